@@ -1,0 +1,5 @@
+import sys
+
+from qostui.cli import main
+
+sys.exit(main())

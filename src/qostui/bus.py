@@ -1,0 +1,131 @@
+"""Fan-out of records to subscribers.
+
+Each subscriber has its own bounded queue and thread, so a slow one (a dead server, a busy UI)
+never stalls probing: when its queue is full the oldest record is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from qostui.records import Record
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[Record]], None]
+_STOP = object()
+
+
+@dataclass
+class Subscription:
+    name: str
+    handler: Handler
+    batch_wait_s: float
+    max_batch: int
+    queue: queue.Queue = field(repr=False)
+    dropped: int = 0
+    delivered: int = 0
+    errors: int = 0
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+
+class Bus:
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def subscribe(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        max_queue: int = 100_000,
+        batch_wait_s: float = 0.0,
+        max_batch: int = 10_000,
+    ) -> Subscription:
+        """`handler` gets lists of records on the subscription's own thread.
+
+        With batch_wait_s > 0 records are gathered for up to that long before one call
+        (the store uses this to write a round in one transaction).
+        """
+        sub = Subscription(name, handler, batch_wait_s, max_batch, queue.Queue(maxsize=max_queue))
+        sub.thread = threading.Thread(target=self._pump, args=(sub,), name=f"bus-{name}", daemon=True)
+        with self._lock:
+            self._subs.append(sub)
+        sub.thread.start()
+        return sub
+
+    def publish(self, records: Record | Iterable[Record]) -> None:
+        batch = list(records) if isinstance(records, (list, tuple)) else [records]
+        if not batch:
+            return
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            for record in batch:
+                self._put(sub, record)
+
+    @staticmethod
+    def _put(sub: Subscription, record: Record) -> None:
+        while True:
+            try:
+                sub.queue.put_nowait(record)
+                return
+            except queue.Full:
+                try:
+                    sub.queue.get_nowait()
+                    sub.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _pump(self, sub: Subscription) -> None:
+        while True:
+            item = sub.queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            deadline = time.monotonic() + sub.batch_wait_s
+            stop_after = False
+            while len(batch) < sub.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    nxt = sub.queue.get(timeout=remaining) if remaining > 0 else sub.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop_after = True
+                    break
+                batch.append(nxt)
+            try:
+                sub.handler(batch)
+                sub.delivered += len(batch)
+            except Exception:  # a broken subscriber must not take the others down
+                sub.errors += 1
+                log.exception("subscriber %s failed on a batch of %d", sub.name, len(batch))
+            if stop_after:
+                return
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Deliver what is queued, then stop every subscriber thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            subs = list(self._subs)
+        for sub in subs:
+            sub.queue.put(_STOP)  # blocks only while the queue is full; the pump is draining it
+        deadline = time.monotonic() + timeout_s
+        for sub in subs:
+            if sub.thread is not None:
+                sub.thread.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        with self._lock:
+            return list(self._subs)

@@ -1,0 +1,94 @@
+"""`qostui record`: headless recording with one status line (or JSON line) per round."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from qostui.config import Config, parse_duration
+from qostui.records import PingRound, Record
+
+HELP = "record headless: probe, store, print one status line per round"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", default=None, help="stop after this long (30s, 5m, 2h, 7d)")
+    parser.add_argument("--json", action="store_true", default=None, help="print JSON lines instead of status lines")
+
+
+def format_status(rounds: Sequence[PingRound], extra: str = "") -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(rounds[0].ts)) if rounds else "--:--:--"
+    parts = []
+    for r in rounds:
+        if r.state.value != "ok":
+            parts.append(f"{r.target} {r.state.value.replace('_', ' ')}")
+        elif r.rtt_avg_ms is None:
+            parts.append(f"{r.target} loss {r.loss_pct:.0f}%")
+        else:
+            parts.append(
+                f"{r.target} {r.rtt_avg_ms:.2f}ms jit {r.jitter_ms or 0:.2f} loss {r.loss_pct:.0f}%"
+                + (f" mos {r.mos:.1f}" if r.mos is not None else "")
+            )
+    line = f"{stamp} " + " | ".join(parts)
+    return f"{line} | {extra}" if extra else line
+
+
+def record_to_json(record: Record) -> str:
+    data = dataclasses.asdict(record)
+    data["type"] = type(record).__name__
+    if isinstance(record, PingRound):
+        data["state"] = record.state.value
+    return json.dumps(data, separators=(",", ":"))
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from qostui.pipeline import Pipeline
+
+    duration_s = parse_duration(args.duration) if args.duration else None
+    as_json = bool(args.json)
+    pipeline = Pipeline(config)
+    expected = len(config.targets)
+    pending: list[PingRound] = []
+    out_lock = threading.Lock()
+
+    def printer(batch: list[Record]) -> None:
+        # Records of one round arrive together; print once all targets of the round are in.
+        with out_lock:
+            for record in batch:
+                if as_json:
+                    sys.stdout.write(record_to_json(record) + "\n")
+                elif isinstance(record, PingRound):
+                    pending.append(record)
+                    if len(pending) >= expected:
+                        sys.stdout.write(format_status(pending, pipeline.status_text()) + "\n")
+                        pending.clear()
+            sys.stdout.flush()
+
+    pipeline.subscribe("recorder-output", printer)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(
+        f"qostui: recording {expected} target(s) every {config.interval_s:g}s to {pipeline.db_path}"
+        + (f" for {duration_s:g}s" if duration_s else "")
+        + " (Ctrl-C stops)",
+        file=sys.stderr,
+    )
+    try:
+        pipeline.start()
+        stop.wait(duration_s)
+    finally:
+        pipeline.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"qostui: stopped after {pipeline.collector.rounds_done} round(s); store flushed", file=sys.stderr)
+    return 0
