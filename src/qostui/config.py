@@ -110,6 +110,8 @@ class ForecastConfig:
     target: str = ""  # latency/loss features from this target; "" -> mean over targets
     use_baseline_without_skill: bool = True
     model_dir: str = ""  # "" -> $XDG_DATA_HOME/qostui/models
+    time_features: bool = True  # time-of-day (and day-of-week) encodings when the data spans the cycle
+    seed: int = 0  # training seed (weights init, shuffling)
 
     def resolved_model_dir(self) -> Path:
         if self.model_dir:

@@ -1,0 +1,212 @@
+"""Thresholds with hysteresis: PingRounds (and bandwidth vs forecast) -> Event records.
+
+Each (kind, target) pair has two alarm levels, warn and crit. A level is raised after
+`hysteresis_rounds` consecutive rounds at or beyond its threshold and cleared after as many
+consecutive rounds below it, so one bad round never pages anyone and a flapping link does not
+produce an event per round. An Event is emitted only when the resulting level changes:
+level "warn"/"crit" on a raise (or a crit -> warn step down) and "ok" when everything cleared.
+
+Rounds without a value for a metric (no RTT under 100% loss) leave that metric's alarm as it is.
+A round whose probe failed (no route, unresolved) counts as 100% loss.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from qostui.config import ThresholdConfig
+from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
+
+LEVELS = ("ok", "warn", "crit")
+
+
+@dataclass(frozen=True)
+class Metric:
+    kind: str  # Event.kind
+    label: str  # how the value is named in messages
+    unit: str
+    warn: float
+    crit: float
+    higher_is_worse: bool = True
+
+    def level_of(self, value: float) -> int:
+        """0 ok, 1 warn, 2 crit."""
+        if self.higher_is_worse:
+            return 2 if value >= self.crit else 1 if value >= self.warn else 0
+        return 2 if value <= self.crit else 1 if value <= self.warn else 0
+
+    def fmt(self, value: float) -> str:
+        return f"{value:.1f}{self.unit}" if self.unit != " Mbps" else f"{value:.2f}{self.unit}"
+
+    def threshold_text(self, level: int) -> str:
+        op = ">=" if self.higher_is_worse else "<="
+        limit = self.crit if level == 2 else self.warn
+        return f"{op} {self.fmt(limit)}"
+
+
+@dataclass
+class _Alarm:
+    """Hysteresis state of one (kind, target): consecutive rounds at/over and under each level."""
+
+    level: int = 0
+    over: list[int] = field(default_factory=lambda: [0, 0, 0])  # index 1 warn, 2 crit
+    under: list[int] = field(default_factory=lambda: [0, 0, 0])
+    active: list[bool] = field(default_factory=lambda: [True, False, False])
+
+    def update(self, observed: int, rounds: int) -> int:
+        for lvl in (1, 2):
+            if observed >= lvl:
+                self.over[lvl] += 1
+                self.under[lvl] = 0
+                if not self.active[lvl] and self.over[lvl] >= rounds:
+                    self.active[lvl] = True
+            else:
+                self.under[lvl] += 1
+                self.over[lvl] = 0
+                if self.active[lvl] and self.under[lvl] >= rounds:
+                    self.active[lvl] = False
+        self.level = 2 if self.active[2] else 1 if self.active[1] else 0
+        return self.level
+
+
+class AlertEngine:
+    """Feed records in order; get the Events they cause. Thread-safe (one lock, cheap work)."""
+
+    def __init__(self, thresholds: ThresholdConfig, *, forecast_tolerance_s: float = 0.0) -> None:
+        t = thresholds
+        self.rounds = max(1, int(t.hysteresis_rounds))
+        self.metrics: dict[str, Metric] = {
+            "latency": Metric("latency", "latency", " ms", t.rtt_warn_ms, t.rtt_crit_ms),
+            "jitter": Metric("jitter", "jitter", " ms", t.jitter_warn_ms, t.jitter_crit_ms),
+            "loss": Metric("loss", "loss", "%", t.loss_warn_pct, t.loss_crit_pct),
+            "mos": Metric("mos", "MOS", "", t.mos_warn, t.mos_crit, higher_is_worse=False),
+        }
+        # Bandwidth below forecast: warn at the configured shortfall, crit at halfway to zero.
+        below_pct = t.bandwidth_below_forecast_pct
+        self.bandwidth_warn_pct = below_pct
+        self.bandwidth_crit_pct = below_pct + (100.0 - below_pct) / 2
+        self.forecast_tolerance_s = forecast_tolerance_s
+        self._alarms: dict[tuple[str, str], _Alarm] = {}
+        self._forecast_ts: list[float] = []  # sorted predicted times (best step per time kept)
+        self._forecast: dict[float, Forecast] = {}
+        self._lock = threading.Lock()
+
+    # --- feeding ---------------------------------------------------------------------------
+    def feed(self, records: Iterable[Record]) -> list[Event]:
+        events: list[Event] = []
+        with self._lock:
+            for record in records:
+                if isinstance(record, PingRound):
+                    events.extend(self._ping(record))
+                elif isinstance(record, Forecast):
+                    self._remember_forecast(record)
+                elif isinstance(record, BandwidthSample):
+                    event = self._bandwidth(record)
+                    if event is not None:
+                        events.append(event)
+        return events
+
+    def levels(self) -> dict[tuple[str, str], str]:
+        """Current non-ok alarms: (kind, target) -> "warn" | "crit" (for a UI panel)."""
+        with self._lock:
+            return {key: LEVELS[a.level] for key, a in self._alarms.items() if a.level}
+
+    # --- ping metrics ------------------------------------------------------------------------
+    def _ping(self, r: PingRound) -> list[Event]:
+        if r.state == ProbeState.OK:
+            values: dict[str, float | None] = {
+                "latency": r.rtt_avg_ms,
+                "jitter": r.jitter_ms,
+                "loss": r.loss_pct,
+                "mos": r.mos,
+            }
+        else:  # the probe could not run: the target is unreachable, that is total loss
+            values = {"loss": 100.0}
+        events = []
+        for kind, value in values.items():
+            if value is None:
+                continue
+            event = self._step(self.metrics[kind], r.target, value, r.ts)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _step(self, metric: Metric, target: str, value: float, ts: float, detail: str = "") -> Event | None:
+        alarm = self._alarms.setdefault((metric.kind, target), _Alarm())
+        before = alarm.level
+        after = alarm.update(metric.level_of(value), self.rounds)
+        if after == before:
+            return None
+        n = self.rounds
+        if after > before:
+            message = (
+                f"{metric.label} {metric.fmt(value)} to {target} "
+                f"({metric.threshold_text(after)} for {n} round{'s' if n > 1 else ''}){detail}"
+            )
+        elif after:
+            message = f"{metric.label} {metric.fmt(value)} to {target}: down to warn ({n} rounds under crit){detail}"
+        else:
+            message = f"{metric.label} back to normal: {metric.fmt(value)} to {target} ({n} rounds under warn){detail}"
+        return Event(ts=ts, kind=metric.kind, target=target, level=LEVELS[after], message=message)
+
+    # --- bandwidth against the forecast -------------------------------------------------------
+    def _remember_forecast(self, f: Forecast) -> None:
+        # For a predicted time, the forecast made latest (shortest step) is the best guess.
+        old = self._forecast.get(f.ts)
+        if old is None:
+            bisect.insort(self._forecast_ts, f.ts)
+        elif old.made_at > f.made_at:
+            return
+        self._forecast[f.ts] = f
+        if len(self._forecast_ts) > 1000:  # keep memory bounded: forget the oldest predictions
+            for ts in self._forecast_ts[:-1000]:
+                self._forecast.pop(ts, None)
+            del self._forecast_ts[:-1000]
+
+    def _matching_forecast(self, ts: float) -> Forecast | None:
+        if not self._forecast_ts:
+            return None
+        i = bisect.bisect_left(self._forecast_ts, ts)
+        best = None
+        for j in (i - 1, i):
+            if 0 <= j < len(self._forecast_ts):
+                cand = self._forecast_ts[j]
+                if best is None or abs(cand - ts) < abs(best - ts):
+                    best = cand
+        assert best is not None
+        if self.forecast_tolerance_s and abs(best - ts) > self.forecast_tolerance_s:
+            return None
+        return self._forecast[best]
+
+    def _bandwidth(self, s: BandwidthSample) -> Event | None:
+        forecast = self._matching_forecast(s.ts)
+        if forecast is None or forecast.predicted_mbps <= 0:
+            return None
+        actual = s.rx_mbps
+        shortfall_pct = max(0.0, (forecast.predicted_mbps - actual) / forecast.predicted_mbps * 100.0)
+        metric = Metric(
+            "bandwidth",
+            "bandwidth shortfall",
+            "%",
+            self.bandwidth_warn_pct,
+            self.bandwidth_crit_pct,
+        )
+        detail = f"; rx {actual:.2f} Mbps vs forecast {forecast.predicted_mbps:.2f} Mbps ({forecast.model})"
+        return self._step(metric, s.interface, shortfall_pct, s.ts, detail)
+
+
+def make_subscriber(engine: AlertEngine, publish: Callable[[list[Event]], None]) -> Callable[[list[Record]], None]:
+    """A bus handler: feed a batch, publish the Events it caused back on the bus.
+
+    Events fed back are ignored by the engine, so there is no loop.
+    """
+
+    def handler(batch: list[Record]) -> None:
+        events = engine.feed(batch)
+        if events:
+            publish(events)
+
+    return handler

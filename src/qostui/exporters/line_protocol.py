@@ -1,0 +1,169 @@
+"""Records -> InfluxDB line protocol (one line per record, microsecond timestamps).
+
+Schema (the Grafana dashboard and its test depend on these names):
+
+    qos_ping,host=H,target=T,address=A,probe=icmp rtt_min_ms=..,rtt_avg_ms=..,rtt_max_ms=..,
+        rtt_mdev_ms=..,rtt_p50_ms=..,rtt_p95_ms=..,jitter_ms=..,loss_pct=..,sent=5i,received=5i,
+        mos=..,state="ok"[,error=".."]
+    qos_bandwidth,host=H,interface=eth0 rx_mbps=..,tx_mbps=..,interval_s=..
+    qos_forecast,host=H,model=M,step=N predicted_mbps=..,made_at=..     (timestamp: the predicted time)
+    qos_event,host=H,kind=loss,target=T level="warn",severity=1i,message=".."
+    qos_agent,host=H start=1i,version=".."                               (health-check write at start)
+
+`state` is a string field rather than a tag so a target's series does not split in two when a
+round fails. Fields that are None (no RTT under 100% loss) or not finite are left out; a line
+needs at least one field, and every record type always has one (loss_pct, rx_mbps, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from qostui.records import BandwidthSample, Event, Forecast, PingRound, Record
+
+PRECISION = "us"  # write precision used for every line; matches ts_us() below
+
+MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # measurement: (tag keys, field keys) the writer can produce
+    "qos_ping": (
+        ("host", "target", "address", "probe"),
+        (
+            "rtt_min_ms",
+            "rtt_avg_ms",
+            "rtt_max_ms",
+            "rtt_mdev_ms",
+            "rtt_p50_ms",
+            "rtt_p95_ms",
+            "jitter_ms",
+            "loss_pct",
+            "sent",
+            "received",
+            "mos",
+            "state",
+            "error",
+        ),
+    ),
+    "qos_bandwidth": (("host", "interface"), ("rx_mbps", "tx_mbps", "interval_s")),
+    "qos_forecast": (("host", "model", "step"), ("predicted_mbps", "made_at")),
+    "qos_event": (("host", "kind", "target"), ("level", "severity", "message")),
+    "qos_agent": (("host",), ("start", "version")),
+}
+
+SEVERITY = {"ok": 0, "warn": 1, "crit": 2}
+
+_PING_FLOATS = (
+    "rtt_min_ms",
+    "rtt_avg_ms",
+    "rtt_max_ms",
+    "rtt_mdev_ms",
+    "rtt_p50_ms",
+    "rtt_p95_ms",
+    "jitter_ms",
+    "loss_pct",
+)
+
+# str.translate tables: one C-level pass per value instead of chained replace() calls.
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ ", "\\": "\\\\"})
+_STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " ", "\r": " "})
+
+
+def escape_tag(value: str) -> str:
+    """Escape a tag key, tag value or field key."""
+    return value.translate(_KEY_ESCAPES)
+
+
+def escape_string_field(value: str) -> str:
+    """A string field value, quotes included. Newlines become spaces (not valid in a line)."""
+    return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+def ts_us(ts: float) -> int:
+    """Epoch seconds -> integer microseconds (the write precision)."""
+    return round(ts * 1_000_000)
+
+
+def _float(value: float | None) -> str | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):  # line protocol has no NaN/inf
+        return None
+    return repr(value)
+
+
+def _tags(pairs: Iterable[tuple[str, str]]) -> str:
+    # Influx rejects empty tag values: an unresolved target has no address, so leave it out.
+    return "".join(f",{k}={escape_tag(v)}" for k, v in pairs if v)
+
+
+def encode_ping(r: PingRound, host: str) -> str:
+    tags = _tags((("host", host), ("target", r.target), ("address", r.address), ("probe", r.probe)))
+    fields = []
+    for name in _PING_FLOATS:
+        text = _float(getattr(r, name))
+        if text is not None:
+            fields.append(f"{name}={text}")
+    fields.append(f"sent={int(r.sent)}i")
+    fields.append(f"received={int(r.received)}i")
+    mos = _float(r.mos)
+    if mos is not None:
+        fields.append(f"mos={mos}")
+    state = r.state.value if hasattr(r.state, "value") else str(r.state)
+    fields.append(f"state={escape_string_field(state)}")
+    if r.error:
+        fields.append(f"error={escape_string_field(r.error)}")
+    return f"qos_ping{tags} {','.join(fields)} {ts_us(r.ts)}"
+
+
+def encode_bandwidth(r: BandwidthSample, host: str) -> str:
+    tags = _tags((("host", host), ("interface", r.interface)))
+    fields = [f"{k}={v}" for k, v in (("rx_mbps", _float(r.rx_mbps)), ("tx_mbps", _float(r.tx_mbps)),
+                                        ("interval_s", _float(r.interval_s))) if v is not None]
+    if not fields:
+        fields = ["rx_mbps=0.0"]  # unreachable in practice: counters never give NaN; keep the line valid
+    return f"qos_bandwidth{tags} {','.join(fields)} {ts_us(r.ts)}"
+
+
+def encode_forecast(r: Forecast, host: str) -> str:
+    tags = _tags((("host", host), ("model", r.model), ("step", str(int(r.step)))))
+    fields = [f"made_at={_float(r.made_at) or '0.0'}"]
+    predicted = _float(r.predicted_mbps)
+    if predicted is not None:
+        fields.insert(0, f"predicted_mbps={predicted}")
+    return f"qos_forecast{tags} {','.join(fields)} {ts_us(r.ts)}"
+
+
+def encode_event(r: Event, host: str) -> str:
+    tags = _tags((("host", host), ("kind", r.kind), ("target", r.target)))
+    # severity: a number beside the string level, so Grafana can graph and alert on it.
+    fields = (
+        f"level={escape_string_field(r.level)},severity={SEVERITY.get(r.level, 0)}i,"
+        f"message={escape_string_field(r.message)}"
+    )
+    return f"qos_event{tags} {fields} {ts_us(r.ts)}"
+
+
+def encode_agent_start(host: str, ts: float, version: str) -> str:
+    return f"qos_agent{_tags((('host', host),))} start=1i,version={escape_string_field(version)} {ts_us(ts)}"
+
+
+_ENCODERS = {
+    PingRound: encode_ping,
+    BandwidthSample: encode_bandwidth,
+    Forecast: encode_forecast,
+    Event: encode_event,
+}
+
+
+def encode(record: Record, host: str) -> str:
+    """One record -> one line (no trailing newline)."""
+    try:
+        encoder = _ENCODERS[type(record)]
+    except KeyError:
+        raise TypeError(f"cannot encode {type(record).__name__} as line protocol") from None
+    return encoder(record, host)  # type: ignore[operator]
+
+
+def encode_many(records: Iterable[Record], host: str) -> str:
+    return "\n".join(encode(r, host) for r in records)

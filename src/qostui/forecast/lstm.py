@@ -1,0 +1,188 @@
+"""Keras LSTM training. Keras is imported only inside `fit_lstm`, never at module import.
+
+Only the `keras` API is used, so `KERAS_BACKEND=torch` or `jax` works where installed. The model is
+Input(window, features) -> LSTM(units, activation) -> Dense(horizon), trained with Huber or MSE
+loss on scaled (log1p + standardised) bandwidth, with early stopping on validation loss and the
+best weights restored. The result is plain numpy weights for `qostui.forecast.infer.NumpyLSTM`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qostui.errors import QostuiError
+from qostui.forecast.events import EpochEnded, TrainingEvent, TrainingStage
+from qostui.forecast.infer import weights_from_keras
+
+INSTALL_HINT = "TensorFlow/Keras is not installed: pip install 'qostui[ml]' (forecasts use baselines meanwhile)"
+
+
+class KerasMissing(QostuiError):
+    """Training needs Keras (and a backend); the message says how to install it."""
+
+
+class Cancelled(QostuiError):
+    """Training was cancelled; nothing was saved."""
+
+    exit_code = 130
+
+
+@dataclass
+class FitResult:
+    weights: dict[str, np.ndarray]
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    seconds: float
+    history: list[tuple[float, float]] = field(default_factory=list)  # (loss, val_loss) per epoch
+    versions: dict[str, str] = field(default_factory=dict)
+    backend: str = ""
+
+
+def import_keras() -> Any:
+    """Import keras quietly, or raise KerasMissing with the install line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+    try:
+        import keras
+    except ImportError:
+        raise KerasMissing(INSTALL_HINT) from None
+    except Exception as exc:  # a broken backend install: still one line
+        raise KerasMissing(f"Keras failed to load ({type(exc).__name__}: {exc}); {INSTALL_HINT}") from None
+    return keras
+
+
+def library_versions(keras: Any) -> dict[str, str]:
+    import numpy
+
+    versions = {"keras": str(keras.__version__), "numpy": numpy.__version__}
+    backend = keras.backend.backend()
+    try:
+        mod = __import__(backend)
+        versions[backend] = str(getattr(mod, "__version__", "?"))
+    except ImportError:  # pragma: no cover
+        pass
+    return versions
+
+
+def build_model(
+    keras: Any, window: int, n_features: int, horizon: int, units: int, activation: str, loss: str, learning_rate: float
+) -> Any:
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(window, n_features)),
+            keras.layers.LSTM(units, activation=activation),
+            keras.layers.Dense(horizon),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=_loss(keras, loss))
+    return model
+
+
+def _loss(keras: Any, name: str) -> Any:
+    if name == "huber":
+        return keras.losses.Huber(delta=1.0)
+    if name == "mae":
+        return keras.losses.MeanAbsoluteError()
+    return keras.losses.MeanSquaredError()
+
+
+def fit_lstm(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    units: int,
+    activation: str,
+    loss: str,
+    epochs: int,
+    patience: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+    on_event: Callable[[TrainingEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    keras: Any = None,
+) -> FitResult:
+    """Train and return the best-validation weights. Raises Cancelled when `cancel` gets set."""
+    emit = on_event or (lambda event: None)
+    if keras is None:
+        emit(TrainingStage("loading keras"))
+        keras = import_keras()
+    keras.utils.set_random_seed(seed)
+    window, n_features, horizon = x_train.shape[1], x_train.shape[2], y_train.shape[1]
+    model = build_model(keras, window, n_features, horizon, units, activation, loss, learning_rate)
+    state: dict[str, Any] = {"best": float("inf"), "best_epoch": 0, "weights": None, "wait": 0, "cancelled": False}
+    history: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+
+    class Progress(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        """Early stopping with best-weight restore, progress events and cancellation in one place."""
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if cancel is not None and cancel.is_set():
+                state["cancelled"] = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            logs = logs or {}
+            loss_v, val_v = float(logs.get("loss", np.nan)), float(logs.get("val_loss", np.nan))
+            history.append((loss_v, val_v))
+            if np.isfinite(val_v) and val_v < state["best"] - 1e-7:
+                state.update(best=val_v, best_epoch=epoch + 1, weights=self.model.get_weights(), wait=0)
+            else:
+                state["wait"] += 1
+            patience_left = max(patience - state["wait"], 0)
+            elapsed = time.monotonic() - t0
+            per_epoch = elapsed / (epoch + 1)
+            emit(
+                EpochEnded(
+                    epoch=epoch + 1,
+                    epochs=epochs,
+                    loss=loss_v,
+                    val_loss=val_v,
+                    best_epoch=state["best_epoch"],
+                    best_val_loss=state["best"],
+                    patience_left=patience_left,
+                    elapsed_s=elapsed,
+                    eta_s=per_epoch * min(epochs - epoch - 1, patience_left),
+                )
+            )
+            if patience_left == 0 or not np.isfinite(loss_v):
+                self.model.stop_training = True
+            if cancel is not None and cancel.is_set():
+                state["cancelled"] = True
+                self.model.stop_training = True
+
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[Progress()],
+    )
+    seconds = time.monotonic() - t0
+    if state["cancelled"]:
+        raise Cancelled(f"training cancelled after epoch {len(history)}; nothing saved")
+    if state["weights"] is None:
+        raise QostuiError("training diverged: validation loss was never finite (try forecast.loss = 'huber' or a lower learning_rate)")
+    return FitResult(
+        weights=weights_from_keras(state["weights"]),
+        epochs_run=len(history),
+        best_epoch=state["best_epoch"],
+        best_val_loss=state["best"],
+        seconds=seconds,
+        history=history,
+        versions=library_versions(keras),
+        backend=keras.backend.backend(),
+    )

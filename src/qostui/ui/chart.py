@@ -1,0 +1,281 @@
+"""Chart data (bucketing a time window) and plotext rendering, without Textual.
+
+Series are reduced to about one bucket per chart column before plotting, so a 24 h window of 1 s
+rounds costs the same to draw as five minutes. plotext keeps global state, so `render_*` must only
+run on one thread (the UI's event loop); the bucketing may run in a worker.
+plotext 6 (figure API) and 5.x (pyplot-like API) are both supported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from qostui.records import BandwidthSample, PingRound, ProbeState
+
+SCALES = ("auto", "zero", "log")
+WINDOWS_S = (300.0, 3600.0, 86400.0)
+WINDOW_NAMES = {300.0: "5 min", 3600.0: "1 h", 86400.0: "24 h"}
+
+
+@dataclass
+class PingSeries:
+    """Per-bucket RTT min/avg/max (None: no reply in the bucket) and where probes were lost."""
+
+    ts: list[float] = field(default_factory=list)
+    rtt_min_ms: list[float | None] = field(default_factory=list)
+    rtt_avg_ms: list[float | None] = field(default_factory=list)
+    rtt_max_ms: list[float | None] = field(default_factory=list)
+    loss_ts: list[float] = field(default_factory=list)
+    loss_pct: list[float] = field(default_factory=list)
+    rounds: int = 0
+    sent: int = 0
+    received: int = 0
+
+    @property
+    def loss_total_pct(self) -> float | None:
+        return 100.0 * (self.sent - self.received) / self.sent if self.sent else None
+
+
+@dataclass
+class BandwidthSeries:
+    ts: list[float] = field(default_factory=list)
+    rx_mbps: list[float] = field(default_factory=list)
+    tx_mbps: list[float] = field(default_factory=list)
+
+
+def _bucket_of(ts: float, since: float, width_s: float) -> int:
+    return int((ts - since) // width_s) if width_s > 0 else 0
+
+
+def ping_series(rounds: Iterable[PingRound], since: float, until: float, max_points: int = 300) -> PingSeries:
+    """Reduce the rounds inside [since, until] to at most `max_points` buckets."""
+    width_s = max(0.0, (until - since) / max(1, max_points))
+    out = PingSeries()
+    cur = -1
+    acc_min: float | None = None
+    acc_max: float | None = None
+    acc_sum = 0.0
+    acc_n = 0
+    acc_ts = 0.0
+    b_sent = b_recv = 0
+    b_ts = 0.0
+
+    def close() -> None:
+        out.ts.append(acc_ts)
+        out.rtt_min_ms.append(acc_min)
+        out.rtt_max_ms.append(acc_max)
+        out.rtt_avg_ms.append(acc_sum / acc_n if acc_n else None)
+        if b_sent > b_recv:
+            out.loss_ts.append(b_ts)
+            out.loss_pct.append(100.0 * (b_sent - b_recv) / b_sent)
+
+    for r in rounds:
+        if r.ts < since or r.ts > until:
+            continue
+        b = _bucket_of(r.ts, since, width_s)
+        if b != cur:
+            if cur >= 0:
+                close()
+            cur = b
+            acc_min = acc_max = None
+            acc_sum, acc_n, acc_ts = 0.0, 0, r.ts
+            b_sent = b_recv = 0
+            b_ts = r.ts
+        out.rounds += 1
+        if r.state is not ProbeState.OK:
+            # unreachable: every probe of the round counts as lost on the chart
+            b_sent += max(1, r.sent)
+            b_ts = r.ts
+            continue
+        b_sent += r.sent
+        b_recv += r.received
+        out.sent += r.sent
+        out.received += r.received
+        if r.rtt_min_ms is not None:
+            acc_min = r.rtt_min_ms if acc_min is None else min(acc_min, r.rtt_min_ms)
+        if r.rtt_max_ms is not None:
+            acc_max = r.rtt_max_ms if acc_max is None else max(acc_max, r.rtt_max_ms)
+        if r.rtt_avg_ms is not None and r.received:
+            acc_sum += r.rtt_avg_ms * r.received
+            acc_n += r.received
+        if r.sent > r.received:
+            b_ts = r.ts  # mark the loss where it happened, not where the bucket began
+    if cur >= 0:
+        close()
+    return out
+
+
+def bandwidth_series(samples: Iterable[BandwidthSample], since: float, until: float, max_points: int = 300) -> BandwidthSeries:
+    width_s = max(0.0, (until - since) / max(1, max_points))
+    out = BandwidthSeries()
+    cur = -1
+    rx = tx = 0.0
+    n = 0
+    ts0 = 0.0
+    for s in samples:
+        if s.ts < since or s.ts > until:
+            continue
+        b = _bucket_of(s.ts, since, width_s)
+        if b != cur:
+            if n:
+                out.ts.append(ts0)
+                out.rx_mbps.append(rx / n)
+                out.tx_mbps.append(tx / n)
+            cur, rx, tx, n, ts0 = b, 0.0, 0.0, 0, s.ts
+        rx += s.rx_mbps
+        tx += s.tx_mbps
+        n += 1
+    if n:
+        out.ts.append(ts0)
+        out.rx_mbps.append(rx / n)
+        out.tx_mbps.append(tx / n)
+    return out
+
+
+# --- rendering ---------------------------------------------------------------------------------
+@dataclass
+class Line:
+    xs: Sequence[float]
+    ys: Sequence[float | None]
+    label: str
+    color: str
+    marker: str = "hd"
+    connect: bool = True
+
+
+def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[tuple[list[float], list[float]]]:
+    """Split at None so a gap in the data is a gap on the chart, not a straight line across it."""
+    segs: list[tuple[list[float], list[float]]] = []
+    cx: list[float] = []
+    cy: list[float] = []
+    for x, y in zip(xs, ys):
+        if y is None or not math.isfinite(y):
+            if cx:
+                segs.append((cx, cy))
+                cx, cy = [], []
+            continue
+        cx.append(x)
+        cy.append(y)
+    if cx:
+        segs.append((cx, cy))
+    return segs
+
+
+def time_ticks(since: float, until: float, n: int) -> tuple[list[float], list[str]]:
+    """Tick positions (seconds relative to `until`) and local clock labels."""
+    n = max(2, n)
+    span = until - since
+    fmt = "%H:%M:%S" if span <= 600 else "%H:%M"
+    pos = [-span + span * i / (n - 1) for i in range(n)]
+    return pos, [time.strftime(fmt, time.localtime(until + p)) for p in pos]
+
+
+def render(
+    lines: Sequence[Line],
+    *,
+    width: int,
+    height: int,
+    since: float,
+    until: float,
+    scale: str,
+    title: str = "",
+) -> str:
+    """A plotext chart as text with ANSI colours (16-colour palette: no true colour needed)."""
+    import plotext as plt
+
+    width = max(20, width)
+    height = max(6, height)
+    vals = [y for ln in lines for y in ln.ys if y is not None and math.isfinite(y)]
+    if scale == "log":
+        vals = [v for v in vals if v > 0]
+    ylim: tuple[float, float] | None = None
+    if vals:
+        hi = max(vals)
+        if scale == "zero":
+            ylim = (0.0, hi * 1.1 if hi > 0 else 1.0)
+        elif scale == "log":
+            ylim = (min(vals) * 0.8, hi * 1.25)
+    ticks, labels = time_ticks(since, until, max(2, min(6, width // 14)))
+    if hasattr(plt, "figure") and hasattr(plt.figure, "signal"):
+        return _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)
+    return _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)  # pragma: no cover
+
+
+def _rel(xs: Sequence[float], until: float) -> list[float]:
+    return [x - until for x in xs]
+
+
+def _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels) -> str:  # type: ignore[no-untyped-def]
+    f = plt.figure
+    f.clear()
+    f.plot_size(width, height)
+    f.theme("simple")
+    if title:
+        f.title(title)
+    for ln in lines:
+        first = True
+        for sx, sy in _segments(_rel(ln.xs, until), ln.ys):
+            if scale == "log":
+                pts = [(x, y) for x, y in zip(sx, sy) if y > 0]
+                if not pts:
+                    continue
+                sx, sy = [p[0] for p in pts], [p[1] for p in pts]
+            sig = f.signal(sx, sy, marker=plt.marker(ln.marker, plt.pixel(foreground=ln.color)))
+            if ln.connect:
+                sig.lines()
+            if first:
+                sig.label(ln.label)
+                first = False
+            f.draw(sig)
+    f.ruler("x").lim(since - until, 0.0)
+    f.ruler("x").ticks(ticks, labels)
+    if scale == "log":
+        f.ruler("y").scale("log")
+    if ylim is not None:
+        f.ruler("y").lim(*ylim)
+    return f.build().string()
+
+
+def _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels) -> str:  # type: ignore[no-untyped-def]  # pragma: no cover
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    if title:
+        plt.title(title)
+    markers = {"hd": "hd", "x": "x"}
+    for ln in lines:
+        first = True
+        for sx, sy in _segments(_rel(ln.xs, until), ln.ys):
+            draw = plt.plot if ln.connect else plt.scatter
+            draw(sx, sy, color=ln.color, marker=markers.get(ln.marker, ln.marker), label=ln.label if first else None)
+            first = False
+    plt.xlim(since - until, 0.0)
+    plt.xticks(ticks, labels)
+    if scale == "log":
+        plt.yscale("log")
+    if ylim is not None:
+        plt.ylim(*ylim)
+    return plt.build()
+
+
+def ping_lines(s: PingSeries, scale: str) -> list[Line]:
+    """min/avg/max as a band of three lines, and an 'x' at the bottom wherever probes were lost."""
+    lines = [
+        Line(s.ts, s.rtt_max_ms, "max", "gray"),
+        Line(s.ts, s.rtt_min_ms, "min", "gray"),
+        Line(s.ts, s.rtt_avg_ms, "avg", "cyan"),
+    ]
+    if s.loss_ts:
+        vals = [v for v in s.rtt_min_ms if v is not None and (v > 0 or scale != "log")]
+        base = 0.0 if scale == "zero" or not vals else min(vals)
+        if scale == "log" and base <= 0:
+            base = 0.01
+        lines.append(Line(s.loss_ts, [base] * len(s.loss_ts), "lost", "red", marker="x", connect=False))
+    return lines
+
+
+def bandwidth_lines(s: BandwidthSeries) -> list[Line]:
+    return [Line(s.ts, s.rx_mbps, "rx", "green"), Line(s.ts, s.tx_mbps, "tx", "magenta")]

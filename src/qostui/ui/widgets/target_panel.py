@@ -1,0 +1,103 @@
+"""One panel per target: state, current RTT, min/avg/max, jitter, loss, MOS and two sparklines."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.message import Message
+from textual.widget import Widget
+
+from qostui.config import ThresholdConfig
+from qostui.ui.model import (
+    CRIT,
+    IDLE,
+    OK,
+    WARN,
+    TargetHistory,
+    _level,
+    classify,
+    fmt_ms,
+    sparkline,
+)
+from qostui.ui.widgets._css import css_beside
+
+LEVEL_STYLE = {OK: "green", WARN: "yellow", CRIT: "bold red", IDLE: "dim"}
+
+
+class OpenDetail(Message):
+    """A panel asks for its detail view (Enter or a double click)."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__()
+        self.kind = kind  # "target" | "interface"
+        self.key = key
+
+
+class Panel(Widget, can_focus=True):
+    """Shared behaviour: focus on click, detail on double click."""
+
+    kind = "target"
+    key = ""
+
+    def on_click(self, event: events.Click) -> None:
+        self.focus()
+        if event.chain >= 2:
+            self.post_message(OpenDetail(self.kind, self.key))
+
+
+class TargetPanel(Panel):
+    DEFAULT_CSS = css_beside(__file__)
+
+    def __init__(self, history: TargetHistory, thresholds: ThresholdConfig, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history = history
+        self.key = history.key
+        self.thresholds = thresholds
+        self._level = ""
+        self.update_view()
+
+    def update_view(self) -> None:
+        """Called once per round batch that touched this target."""
+        h = self.history
+        state, level = classify(h.last, self.thresholds)
+        title = h.label if not h.address or h.address == h.label else f"{h.label} ({h.address})"
+        self.border_title = title
+        self.border_subtitle = f" {state.upper()} "
+        if level != self._level:
+            if self._level:
+                self.remove_class(f"-{self._level}")
+            self.add_class(f"-{level}")
+            self._level = level
+        self.refresh()
+
+    def render(self) -> Text:
+        h = self.history
+        t = self.thresholds
+        r = h.last
+        width = max(20, self.content_region.width or 76)
+        out = Text(overflow="fold")
+        if r is None:
+            out.append("waiting for the first round…", style="dim")
+            return out
+        if r.state.value != "ok":
+            out.append(r.error or r.state.value.replace("_", " "), style="bold red")
+        else:
+            def field(label: str, value: str, level: str) -> None:
+                if out.plain:
+                    out.append("  ")
+                out.append(f"{label} ", style="dim")
+                out.append(value, style=LEVEL_STYLE[level])
+
+            field("rtt", f"{fmt_ms(r.rtt_avg_ms)} ms", _level(r.rtt_avg_ms, t.rtt_warn_ms, t.rtt_crit_ms))
+            field("min/avg/max", f"{fmt_ms(h.min_ms)}/{fmt_ms(h.avg_ms)}/{fmt_ms(h.max_ms)}", OK)
+            field("jit", fmt_ms(r.jitter_ms), _level(r.jitter_ms, t.jitter_warn_ms, t.jitter_crit_ms))
+            field("loss", f"{r.loss_pct:.0f}%", _level(r.loss_pct, t.loss_warn_pct, t.loss_crit_pct))
+            mos_level = _level(r.mos, t.mos_warn, t.mos_crit, higher_is_worse=False)
+            field("MOS", f"{r.mos:.2f}" if r.mos is not None else "-", mos_level)
+        out.append("\n")
+        spark_w = max(4, (width - len("rtt ") - len("  loss ")) // 2)
+        out.append("rtt ", style="dim")
+        out.append(sparkline(h.rtt_series(), spark_w).ljust(spark_w), style="cyan")
+        out.append("  loss ", style="dim")
+        out.append(sparkline(h.loss_series(), spark_w, lo=0.0, hi=100.0), style="red")
+        return out
