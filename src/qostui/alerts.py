@@ -185,7 +185,7 @@ class AlertEngine:
         forecast = self._matching_forecast(s.ts)
         if forecast is None or forecast.predicted_mbps <= 0:
             return None
-        actual = s.rx_mbps
+        actual = s.rx_mbps + s.tx_mbps  # the forecast is of the store's bandwidth_mbps series: rx + tx
         shortfall_pct = max(0.0, (forecast.predicted_mbps - actual) / forecast.predicted_mbps * 100.0)
         metric = Metric(
             "bandwidth",
@@ -194,11 +194,15 @@ class AlertEngine:
             self.bandwidth_warn_pct,
             self.bandwidth_crit_pct,
         )
-        detail = f"; rx {actual:.2f} Mbps vs forecast {forecast.predicted_mbps:.2f} Mbps ({forecast.model})"
+        detail = (
+            f"; rx+tx {actual:.2f} Mbps vs forecast {forecast.predicted_mbps:.2f} Mbps ({forecast.model})"
+        )
         return self._step(metric, s.interface, shortfall_pct, s.ts, detail)
 
 
-def make_subscriber(engine: AlertEngine, publish: Callable[[list[Event]], None]) -> Callable[[list[Record]], None]:
+def make_subscriber(
+    engine: AlertEngine, publish: Callable[[list[Event]], None]
+) -> Callable[[list[Record]], None]:
     """A bus handler: feed a batch, publish the Events it caused back on the bus.
 
     Events fed back are ignored by the engine, so there is no loop.

@@ -42,6 +42,21 @@ class Pipeline:
         self._status: list[Callable[[], str]] = []
         self.collector = Collector(config, self.bus, prober=prober, meter=meter)
         self._started = False
+        # Alerts, always on: their Events go back on the bus to reach the store, UI and exporters.
+        from qostui.alerts import AlertEngine, make_subscriber
+
+        self.alerts = AlertEngine(config.thresholds, forecast_tolerance_s=config.forecast.step_s / 2)
+        self.bus.subscribe("alerts", make_subscriber(self.alerts, self.bus.publish))
+        # Influx export reads the store (the durable outbox); the bus only tells it new rows exist.
+        self.influx = None
+        if config.influx.enabled:
+            from qostui.exporters.influx import InfluxWriter
+
+            self.influx = InfluxWriter(config.influx, self.store)
+            self.bus.subscribe("influx", self.influx.notify)
+            self.add_status(self.influx.status)
+            self.add_closer(self.influx.close)
+            self.influx.start()
 
     def subscribe(self, name: str, handler: Handler, **kwargs: Any) -> None:
         self.bus.subscribe(name, handler, **kwargs)

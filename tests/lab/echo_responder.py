@@ -4,7 +4,8 @@ Runs inside a lab namespace (`ip netns exec NS python echo_responder.py --delay-
 kernel's own echo replies are switched off (net.ipv4.icmp_echo_ignore_all=1). The delay is counted
 from the kernel's receive timestamp (SO_TIMESTAMPNS), not from when Python woke up, and the last
 couple of milliseconds before a reply is due are spun rather than slept, so the added delay is
-accurate to tens of microseconds on an idle machine.
+accurate to tens of microseconds on an idle machine. As root it runs with SCHED_FIFO so other
+processes on a busy machine do not make replies late.
 
 Jitter is uniform in [-jitter_ms, +jitter_ms] around delay_ms (clipped at zero), so the mean stays
 at delay_ms. Prints "ready" on stdout once the socket is open; exits on SIGTERM/SIGINT or when its
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux generic value; Python may lack the name
-SPIN_S = 0.002  # sleep until this close to the due time, then spin
+SPIN_S = 0.001  # sleep until this close to the due time, then spin
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
 
@@ -55,8 +56,22 @@ def kernel_rx_time(ancdata: list[tuple[int, int, bytes]]) -> float | None:
     return None
 
 
-def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | None) -> int:
+def _realtime() -> bool:
+    """Run at a modest real-time priority so other work on a busy machine cannot delay replies.
+
+    Safe because the process sleeps except for at most SPIN_S of spinning per reply.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        return True
+    except (AttributeError, OSError):  # not root / not Linux: ordinary scheduling still works
+        return False
+
+
+def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | None, realtime: bool = True) -> int:
     rng = random.Random(seed)
+    if realtime:
+        _realtime()
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.setblocking(False)
@@ -73,6 +88,7 @@ def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | Non
 
     pending: list[tuple[float, int, bytes, str]] = []  # (due monotonic, tie-breaker, reply, address)
     counter = 0
+    sent, late_total_s, late_max_s = 0, 0.0, 0.0  # how late replies left, for diagnosing load
     deadline = time.monotonic() + max_seconds
     while not stop:
         now = time.monotonic()
@@ -101,11 +117,18 @@ def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | Non
             due, _, reply, address = heapq.heappop(pending)
             while time.monotonic() < due:
                 pass
+            late_s = time.monotonic() - due
+            sent += 1
+            late_total_s += late_s
+            late_max_s = max(late_max_s, late_s)
             try:
                 sock.sendto(reply, (address, 0))
             except OSError as exc:  # the prober's side went away: keep serving others
                 print(f"send to {address} failed: {exc}", file=sys.stderr, flush=True)
     sock.close()
+    if sent:
+        print(f"replies {sent}, late mean {late_total_s / sent * 1e3:.3f} ms, max {late_max_s * 1e3:.3f} ms",
+              file=sys.stderr, flush=True)
     return 0
 
 
@@ -116,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long in any case")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--pidfile", default="")
+    parser.add_argument("--no-realtime", action="store_true", help="stay at normal scheduling priority")
     args = parser.parse_args(argv)
     if args.pidfile:
         Path(args.pidfile).write_text(f"{os.getpid()}\n")
-    return serve(args.delay_ms, args.jitter_ms, args.max_seconds, args.seed)
+    return serve(args.delay_ms, args.jitter_ms, args.max_seconds, args.seed, realtime=not args.no_realtime)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qostui.records import PingRound
 
 LAB_NET = "10.231.0.0/16"
 UNROUTABLE_ADDRESS = "10.231.255.1"  # never given to a host: it hits the unreachable route
@@ -163,6 +167,7 @@ class LabHost:
     rate_mbit: float | None = None
     mtu: int = 1500
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)  # stderr of helpers, filled at teardown
 
     @property
     def address(self) -> str:
@@ -191,7 +196,9 @@ class LabHost:
         threshold = round(loss_pct)
         # One nft transaction: the old rule and the new one never coexist or leave a gap.
         rules = "flush chain inet qostui_lab input\n"
-        if threshold > 0:
+        if threshold >= 100:  # numgen values are 0..99, so "< 100" is not accepted by nft
+            rules += "add rule inet qostui_lab input icmp type echo-request counter drop\n"
+        elif threshold > 0:
             rules += (
                 "add rule inet qostui_lab input icmp type echo-request "
                 f"numgen random mod 100 < {threshold} counter drop\n"
@@ -228,15 +235,22 @@ class LabHost:
         cmd = ["ip", "netns", "exec", self.ns, sys.executable, str(RESPONDER), "--delay-ms", str(self.delay_ms)]
         if self.jitter_ms:
             cmd += ["--jitter-ms", str(self.jitter_ms)]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_set_parent_death_signal
-        )
+        # stderr goes to a file, not a pipe: nobody reads it while the test runs, and a full pipe
+        # would block the responder.
+        with open(self._log_path("responder"), "w") as log_file:
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, preexec_fn=_set_parent_death_signal
+            )
         self.processes.append(proc)
         assert proc.stdout is not None
         line = proc.stdout.readline()  # blocks until "ready" or the process dies (EOF)
         if line.strip() != "ready":
-            err = proc.stderr.read() if proc.stderr else ""
+            proc.wait(5)
+            err = self._log_path("responder").read_text()
             raise LabError(f"echo responder in {self.ns} did not start: {err.strip() or line!r}")
+        # Warm-up: the responder's first reply is ~0.5 ms late (cold code paths); tests should
+        # not see that.
+        run("ping", "-n", "-q", "-c", "2", "-i", "0.01", "-W", "2", self.address, check=False, timeout_s=10)
 
     def _shape(self) -> None:
         assert self.rate_mbit is not None
@@ -252,16 +266,17 @@ class LabHost:
         pidfile = Path(tempfile.gettempdir()) / f"{self.ns}-iperf3.pid"
         cmd = ["ip", "netns", "exec", self.ns, "iperf3", "-s", "-B", self.address, "-p", str(IPERF3_PORT),
                "-I", str(pidfile)]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_set_parent_death_signal
-        )
+        with open(self._log_path("iperf3"), "w") as log_file:
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=log_file, text=True, preexec_fn=_set_parent_death_signal
+            )
         self.processes.append(proc)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # listening once ss shows the socket
             if f"{self.address}:{IPERF3_PORT}" in self.exec("ss", "-ltnH", check=False):
                 return
             if proc.poll() is not None:
-                raise LabError(f"iperf3 server in {self.ns} exited: {proc.stderr.read() if proc.stderr else ''}")
+                raise LabError(f"iperf3 server in {self.ns} exited: {self._log_path('iperf3').read_text().strip()}")
             time.sleep(0.05)
         raise LabError(f"iperf3 server in {self.ns} not listening after 10 s")
 
@@ -280,6 +295,9 @@ class LabHost:
             raise LabError(f"iperf3 client: {data['error']}")
         return data
 
+    def _log_path(self, kind: str) -> Path:
+        return Path(tempfile.gettempdir()) / f"{self.ns}-{kind}.log"
+
     def _teardown(self) -> None:
         for proc in self.processes:
             _stop_process(proc)
@@ -287,6 +305,11 @@ class LabHost:
         _kill_namespace_pids(self.ns)  # anything else that ran in here (exec'd helpers)
         run("ip", "link", "del", self.root_ifname, check=False)
         run("ip", "netns", "del", self.ns, check=False)
+        for kind in ("responder", "iperf3"):
+            path = self._log_path(kind)
+            with contextlib.suppress(FileNotFoundError):
+                self.logs[kind] = path.read_text()  # e.g. the responder's lateness summary
+                path.unlink()
         with contextlib.suppress(FileNotFoundError):
             (Path(tempfile.gettempdir()) / f"{self.ns}-iperf3.pid").unlink()
 
@@ -380,9 +403,9 @@ class Lab:
         run("ip", "-n", ns, "link", "set", host.ns_ifname, "up")
         run("ip", "-n", ns, "route", "add", "default", "via", host.root_address)
         host._pin_neighbours()
-        host._setup_loss_table()
         if delay_ms > 0 or jitter_ms > 0:
             host._start_responder()
+        host._setup_loss_table()
         if rate_mbit is not None:
             host._shape()
             host._start_iperf3()
@@ -411,6 +434,38 @@ def ping_avg_ms(address: str, count: int = 10, interval_s: float = 0.2) -> tuple
     return float(rtt.group(1)), float(loss.group(1))
 
 
+def qostui_rounds(
+    addresses: str | list[str], *, rounds: int, count: int, spacing_ms: float, timeout_ms: float = 1000.0
+) -> list[list[PingRound]]:
+    """Run qostui's PingProber for `rounds` rounds; one list of PingRound (one per address) each."""
+    from dataclasses import replace
+
+    from qostui.config import Config, parse_targets_arg
+    from qostui.probes import PingProber
+
+    text = addresses if isinstance(addresses, str) else ",".join(addresses)
+    base = Config()
+    worst_s = ((count - 1) * spacing_ms + timeout_ms) / 1000
+    config = base.with_overrides(
+        targets=parse_targets_arg(text),
+        interval_s=max(1.0, worst_s / 0.9 + 1),  # roomy, so effective_probe() never shrinks timings
+        probe=replace(base.probe, method="icmp", count=count, spacing_ms=spacing_ms, timeout_ms=timeout_ms),
+    )
+    prober = PingProber(config)
+    try:
+        return [prober.run_round() for _ in range(rounds)]
+    finally:
+        prober.close()
+
+
+def mean_rtt_ms(rounds: list[list[PingRound]], index: int = 0) -> tuple[float, int, int]:
+    """(mean of every received probe's RTT, probes sent, probes received) for one target."""
+    rtts = [rtt for batch in rounds for rtt in batch[index].rtts_ms if rtt is not None]
+    sent = sum(batch[index].sent for batch in rounds)
+    received = sum(batch[index].received for batch in rounds)
+    return (sum(rtts) / len(rtts) if rtts else float("nan")), sent, received
+
+
 try:  # the fixture is only defined under pytest; bench scripts import this module without it
     import pytest
 except ImportError:  # pragma: no cover
@@ -418,7 +473,7 @@ except ImportError:  # pragma: no cover
 
 if pytest is not None:
 
-    @pytest.fixture
+    @pytest.fixture(name="lab")
     def lab_fixture() -> Iterator[Lab]:
         """A Lab for one test (skips, or fails under QOSTUI_REQUIRE_LAB=1, without root or tools)."""
         from conftest import need_root, need_tool  # tests/conftest.py; imported late to avoid a cycle

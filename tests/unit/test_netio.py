@@ -169,3 +169,27 @@ def test_real_loopback_traffic_is_measured() -> None:
     assert sample.tx_mbps * sample.interval_s >= sent_mbit
     assert sample.rx_mbps * sample.interval_s >= sent_mbit
     assert sample.interval_s >= elapsed_s * 0.5
+
+
+def test_follows_a_default_route_switch(tmp_path: Path) -> None:
+    s = Script()
+    s.nics = {"eth0": (0, 0), "wlan0": (0, 0)}
+    route = ROUTE_HEADER + "wlan0\t00000000\t010200C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n"
+    proc = _write_proc(tmp_path, route)
+    m = s.meter(proc_net=proc)
+    assert m.interfaces == ("wlan0",)
+    m.sample()
+    s.t += 1.0
+    s.nics = {"eth0": (125_000, 0), "wlan0": (250_000, 0)}
+    (sample,) = m.sample()
+    assert (sample.interface, sample.rx_mbps) == ("wlan0", pytest.approx(2.0))
+    (proc / "route").write_text(route.replace("wlan0", "eth0"))  # cable plugged in
+    s.t += 1.0
+    s.nics = {"eth0": (250_000, 0), "wlan0": (250_000, 0)}
+    (sample,) = m.sample()  # no priming gap: eth0's previous reading was kept
+    assert (sample.interface, sample.rx_mbps) == ("eth0", pytest.approx(1.0))
+    (proc / "route").write_text(ROUTE_HEADER)  # no default route at all: sum of everything
+    s.t += 1.0
+    s.nics = {"eth0": (375_000, 0), "wlan0": (375_000, 0), "lo": (9, 9)}
+    (sample,) = m.sample()
+    assert (sample.interface, sample.rx_mbps) == (ALL_INTERFACES, pytest.approx(2.0))

@@ -1,13 +1,13 @@
-"""`qostui monitor`: open the live monitor (the default)."""
+"""`qostui monitor`: open the live monitor (the default), probing and recording as it shows."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from qostui.config import Config
-from qostui.errors import QostuiError
 
-HELP = "open the live monitor (the default)"
+HELP = "open the live monitor (the default): probe, record and show"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,4 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    raise QostuiError("not implemented yet")
+    # Heavy imports here: `qostui --help` and the recorder must not pay for Textual.
+    from qostui.pipeline import Pipeline
+    from qostui.ui.app import QostuiApp
+
+    # Open the store before the terminal switches to the full-screen mode, so a bad --db path is
+    # one clear error line, not a garbled screen.
+    pipeline = Pipeline(config)
+    app = QostuiApp(config, pipeline=pipeline)
+    try:
+        app.run()
+    finally:
+        app.stop_pipeline()  # flushes the store whatever way the app ended
+    rounds = pipeline.collector.rounds_done
+    print(f"qostui: {rounds} round(s) recorded to {pipeline.db_path}", file=sys.stderr)
+    return int(app.return_code or 0)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from qostui.config import Config, parse_duration
-from qostui.records import PingRound, Record
+from qostui.records import Event, PingRound, Record
 
 HELP = "record headless: probe, store, print one status line per round"
 
@@ -39,6 +39,11 @@ def format_status(rounds: Sequence[PingRound], extra: str = "") -> str:
     return f"{line} | {extra}" if extra else line
 
 
+def format_event(event: Event) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+    return f"{stamp} ALERT {event.level.upper()} {event.kind} {event.target}: {event.message}"
+
+
 def record_to_json(record: Record) -> str:
     data = dataclasses.asdict(record)
     data["type"] = type(record).__name__
@@ -63,6 +68,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             for record in batch:
                 if as_json:
                     sys.stdout.write(record_to_json(record) + "\n")
+                elif isinstance(record, Event):  # alerts raised/cleared: their own line, right away
+                    sys.stdout.write(format_event(record) + "\n")
                 elif isinstance(record, PingRound):
                     pending.append(record)
                     if len(pending) >= expected:

@@ -118,8 +118,15 @@ def encode_ping(r: PingRound, host: str) -> str:
 
 def encode_bandwidth(r: BandwidthSample, host: str) -> str:
     tags = _tags((("host", host), ("interface", r.interface)))
-    fields = [f"{k}={v}" for k, v in (("rx_mbps", _float(r.rx_mbps)), ("tx_mbps", _float(r.tx_mbps)),
-                                        ("interval_s", _float(r.interval_s))) if v is not None]
+    fields = [
+        f"{k}={v}"
+        for k, v in (
+            ("rx_mbps", _float(r.rx_mbps)),
+            ("tx_mbps", _float(r.tx_mbps)),
+            ("interval_s", _float(r.interval_s)),
+        )
+        if v is not None
+    ]
     if not fields:
         fields = ["rx_mbps=0.0"]  # unreachable in practice: counters never give NaN; keep the line valid
     return f"qos_bandwidth{tags} {','.join(fields)} {ts_us(r.ts)}"

@@ -63,23 +63,22 @@ def rolling_median(values: np.ndarray, origins: np.ndarray, horizon: int, steps:
     return np.repeat(med[:, None], horizon, axis=1)
 
 
-def ewm_log_state(values: np.ndarray, alpha: float) -> np.ndarray:
-    """state[t] = EWM of log1p(values) over 0..t, skipping NaN (NaN until the first value)."""
-    logs = np.log1p(np.maximum(values, 0.0))
-    out = np.full(len(values), np.nan)
-    s = np.nan
-    for t, x in enumerate(logs):  # ~10k steps at most per call; a Python loop is fine here
-        if not np.isnan(x):
-            s = x if np.isnan(s) else alpha * x + (1 - alpha) * s
-        out[t] = s
-    return out
-
-
 def ewm_log(values: np.ndarray, origins: np.ndarray, horizon: int, alpha: float) -> np.ndarray:
-    state = ewm_log_state(values, alpha)
-    prev = state[np.maximum(origins - 1, 0)]
-    pred = np.expm1(prev)
-    pred = np.where(np.isnan(pred), _last_known(values, origins), pred)
+    """expm1 of the exponentially weighted mean of log1p values before each origin.
+
+    Weights alpha*(1-alpha)^k over the last K steps (K where the weight falls below 1e-4),
+    renormalised over the steps that have data, so gaps and a short history are handled alike.
+    """
+    k = int(min(max(np.ceil(np.log(1e-4) / np.log1p(-alpha)), 1), 5000)) if alpha < 1 else 1
+    logs = np.log1p(np.maximum(values, 0.0))
+    idx = origins[:, None] - 1 - np.arange(k)[None, :]  # most recent first
+    window = np.where(idx >= 0, logs[np.clip(idx, 0, len(logs) - 1)], np.nan)
+    w = alpha * (1 - alpha) ** np.arange(k)
+    have = ~np.isnan(window)
+    wsum = (have * w).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(have, window, 0.0) @ w / wsum
+    pred = np.where(wsum > 0, np.expm1(mean), _last_known(values, origins))
     return np.repeat(pred[:, None], horizon, axis=1)
 
 

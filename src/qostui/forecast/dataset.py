@@ -320,15 +320,28 @@ class Prepared:
         return y
 
 
-def prepare(series: Series, cfg: ForecastConfig, *, check: bool = True) -> Prepared:
-    """Features, scalers (fit on the training part only) and split for `series`."""
+def prepare(
+    series: Series,
+    cfg: ForecastConfig,
+    *,
+    check: bool = True,
+    names: Sequence[str] | None = None,
+    scaler: Scaler | None = None,
+) -> Prepared:
+    """Features, scalers (fit on the training part only) and split for `series`.
+
+    A saved model passes its own `names` and `scaler` so new data is scaled as in training.
+    """
     series = series.trimmed()
     if check:
         check_enough(series.observed, cfg)
     split = Split.of(len(series), cfg.split)
-    names = choose_features(series, cfg, split)
+    if names is None:
+        names = choose_features(series, cfg, split)
+    names = list(names)
     raw = feature_matrix(series, names, cfg.max_gap_steps)
-    scaler = fit_scaler(raw, names, max(split.a, 1), cfg.log1p)
+    if scaler is None:
+        scaler = fit_scaler(raw, names, max(split.a, 1), cfg.log1p)
     x = scale_features(raw, scaler)
     prepared = Prepared(
         series=series,

@@ -8,10 +8,12 @@ best weights restored. The result is plain numpy weights for `qostui.forecast.in
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,11 @@ class Cancelled(QostuiError):
 
     exit_code = 130
 
+    def __init__(self, message: str, epoch: int = 0, seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.epoch = epoch  # last completed epoch
+        self.seconds = seconds
+
 
 @dataclass
 class FitResult:
@@ -50,12 +57,42 @@ def import_keras() -> Any:
     """Import keras quietly, or raise KerasMissing with the install line."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     try:
-        import keras
+        with _quiet_fd2():
+            import keras
+
+            keras.ops.convert_to_tensor([0.0])  # device set-up logs its banner now, while muted
     except ImportError:
         raise KerasMissing(INSTALL_HINT) from None
     except Exception as exc:  # a broken backend install: still one line
         raise KerasMissing(f"Keras failed to load ({type(exc).__name__}: {exc}); {INSTALL_HINT}") from None
     return keras
+
+
+@contextlib.contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    """Mute file descriptor 2 (native libraries' log lines) unless QOSTUI_KERAS_LOGS=1.
+
+    Python's own sys.stderr is flushed before and after, so nothing of ours is lost.
+    """
+    if os.environ.get("QOSTUI_KERAS_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded, pytest capture): skip
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def library_versions(keras: Any) -> dict[str, str]:
@@ -173,7 +210,7 @@ def fit_lstm(
     )
     seconds = time.monotonic() - t0
     if state["cancelled"]:
-        raise Cancelled(f"training cancelled after epoch {len(history)}; nothing saved")
+        raise Cancelled(f"training cancelled after epoch {len(history)}; nothing saved", len(history), seconds)
     if state["weights"] is None:
         raise QostuiError("training diverged: validation loss was never finite (try forecast.loss = 'huber' or a lower learning_rate)")
     return FitResult(

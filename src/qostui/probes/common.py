@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import resource
-from dataclasses import dataclass, field
+import socket
+from dataclasses import dataclass
 
 from qostui.records import ProbeState
 
-__all__ = ["Outcome", "Schedule", "raise_fd_limit"]
+__all__ = ["Outcome", "Schedule", "raise_fd_limit", "sockaddr"]
 
 MAX_GAP_NS = 1_000_000  # never pace targets more than 1 ms apart inside one tick
 
@@ -21,7 +24,6 @@ class Outcome:
     unreachable: int = 0  # probes refused with no route / answered by destination-unreachable
     error: str = ""  # first problem seen, for PingRound.error
     error_state: ProbeState | None = None  # the state to report if no probe was answered
-    notes: list[str] = field(default_factory=list)
 
     @property
     def received(self) -> int:
@@ -68,7 +70,31 @@ def raise_fd_limit(needed: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < want:
         new = want if hard == resource.RLIM_INFINITY else min(want, hard)
         if new > soft:
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-            except (ValueError, OSError):
-                pass
+
+
+@functools.lru_cache(maxsize=65536)
+def sockaddr(family: int, address: str, port: int) -> tuple[tuple, bytes]:
+    """(sockaddr for sendto/connect, packed address) of an IP literal; keeps an IPv6 scope (fe80::1%eth0).
+
+    Raises OSError (socket.gaierror) for an address the system cannot use.
+    """
+    info = socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
+    addr = info[0][4]
+    return addr, socket.inet_pton(family, str(addr[0]).split("%", 1)[0])
+
+
+def split_valid(jobs, outcomes: list[Outcome], port_of=lambda job: 0) -> tuple[list[int], list[tuple], list[bytes]]:
+    """Indices of jobs with usable addresses, their sockaddrs and packed addresses; marks the rest ERROR."""
+    keep, dests, packed = [], [], []
+    for idx, job in enumerate(jobs):
+        try:
+            dest, pk = sockaddr(job.family, job.address, port_of(job))
+        except OSError as exc:
+            outcomes[idx].fail(ProbeState.ERROR, f"unusable address {job.address!r}: {exc}")
+            continue
+        keep.append(idx)
+        dests.append(dest)
+        packed.append(pk)
+    return keep, dests, packed

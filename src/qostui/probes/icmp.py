@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qostui.probes.common import Outcome, Schedule
+from qostui.probes.common import Outcome, Schedule, split_valid
 from qostui.records import ProbeState
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def checksum(data: bytes) -> int:
 class _FamilySocket:
     """The one socket of an address family, and how to talk through it."""
 
-    def __init__(self, family: int, mode: str) -> None:
+    def __init__(self, family: int, mode: str, kernel_timestamps: bool = True) -> None:
         self.family = family
         self.v6 = family == socket.AF_INET6
         proto = socket.IPPROTO_ICMPV6 if self.v6 else socket.IPPROTO_ICMP
@@ -121,11 +121,13 @@ class _FamilySocket:
         self.echo_reply = V6_ECHO_REPLY if self.v6 else V4_ECHO_REPLY
         self.unreach = V6_UNREACH if self.v6 else V4_UNREACH
         sock.setblocking(False)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            self.kernel_ts = True
-        except OSError:
-            self.kernel_ts = False
+        self.kernel_ts = False
+        if kernel_timestamps:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self.kernel_ts = True
+            except OSError:
+                pass
         if self.raw:
             self._set_filter()
         else:
@@ -185,12 +187,14 @@ class IcmpEngine:
     """Sends `count` echo requests to every job, interleaved, and collects the replies.
 
     mode: "auto" (raw, else unprivileged), "raw" or "dgram" (for tests).
+    kernel_timestamps: False times replies in user space only (for benchmarks).
     """
 
-    def __init__(self, mode: str = "auto") -> None:
+    def __init__(self, mode: str = "auto", *, kernel_timestamps: bool = True) -> None:
         if mode not in ("auto", "raw", "dgram"):
             raise ValueError(f"mode must be auto, raw or dgram, got {mode!r}")
         self.mode = mode
+        self.kernel_timestamps = kernel_timestamps
         self._socks: dict[int, _FamilySocket] = {}
         self._open_errors: dict[int, OSError] = {}
         self._ident_base = int.from_bytes(os.urandom(2), "big")
@@ -205,7 +209,7 @@ class IcmpEngine:
         if family in self._open_errors:
             raise self._open_errors[family]
         try:
-            fs = _FamilySocket(family, self.mode)
+            fs = _FamilySocket(family, self.mode, self.kernel_timestamps)
         except OSError as exc:
             self._open_errors[family] = exc
             raise
@@ -241,13 +245,14 @@ class IcmpEngine:
         payload_bytes: int = 56,
     ) -> list[Outcome]:
         """Probe every job `count` times; one Outcome per job, in order. Sockets must open (see check)."""
-        outcomes = [Outcome(rtts_ms=[None] * count) for _ in jobs]
-        if not jobs:
-            return outcomes
+        all_outcomes = [Outcome(rtts_ms=[None] * count) for _ in jobs]
+        keep, dests, packed = split_valid(jobs, all_outcomes)
+        if not keep:
+            return all_outcomes
+        jobs = [jobs[idx] for idx in keep]
+        outcomes = [all_outcomes[idx] for idx in keep]  # the same objects: filled in place
         n = len(jobs)
         socks = [self.socket_for(job.family) for job in jobs]
-        dests = [(job.address, 0) if job.family == socket.AF_INET else (job.address, 0, 0, 0) for job in jobs]
-        packed = [socket.inet_pton(job.family, job.address) for job in jobs]
         families = {id(fs): fs for fs in socks}
         used = list(families.values())
         for fs in used:
@@ -382,7 +387,7 @@ class IcmpEngine:
                     if ev & select.POLLERR and not by_fd[fd].raw:
                         self._read_errqueue(by_fd[fd], pending, outcomes, jobs)
         self._k = k
-        return outcomes
+        return all_outcomes
 
     # --- helpers -----------------------------------------------------------------------------
     @staticmethod

@@ -109,9 +109,10 @@ def default_interfaces(proc_net: Path | str = "/proc/net") -> tuple[str, ...]:
 class BandwidthMeter:
     """rx/tx Mbps per interface between consecutive `sample()` calls.
 
-    interfaces=() watches the default-route interface, or, when there is no default route, the sum
-    of all non-loopback interfaces under the name "all". Names that do not exist (yet) are
-    watched anyway and produce samples once they appear.
+    interfaces=() follows the default route: each sample reports the interface holding it at that
+    moment (re-read from /proc on every call, so a switch from Wi-Fi to Ethernet is followed), or,
+    when there is no default route, the sum of all non-loopback interfaces under the name "all".
+    Explicit names that do not exist (yet) are watched anyway and report once they appear.
     """
 
     def __init__(
@@ -126,23 +127,23 @@ class BandwidthMeter:
         self._counters_fn: CountersFn = counters or _psutil_counters
         self._clock = clock
         self._wall_clock = wall_clock
-        chosen = tuple(interfaces) or default_interfaces(proc_net)
-        self.sum_all = not chosen  # no default route: sum every non-loopback interface
-        self.interfaces: tuple[str, ...] = (ALL_INTERFACES,) if self.sum_all else chosen
+        self._proc_net = proc_net
+        self._fixed = tuple(interfaces)
+        self.interfaces: tuple[str, ...] = ()
+        self.sum_all = False
+        self._choose()
+        # Counters of every interface (not only the watched ones), so a default-route switch
+        # has a previous reading for the new interface and needs no priming round.
         self._prev: dict[str, _Counters] | None = None
         self._prev_t = 0.0
 
+    def _choose(self) -> None:
+        chosen = self._fixed or default_interfaces(self._proc_net)
+        self.sum_all = not chosen  # no default route: sum every non-loopback interface
+        self.interfaces = (ALL_INTERFACES,) if self.sum_all else chosen
+
     def _read(self) -> dict[str, _Counters]:
-        raw = self._counters_fn()
-        out = {}
-        for name, c in raw.items():
-            if self.sum_all:
-                if is_loopback(name):
-                    continue
-            elif name not in self.interfaces:
-                continue
-            out[name] = _Counters(int(c.bytes_recv), int(c.bytes_sent))
-        return out
+        return {name: _Counters(int(c.bytes_recv), int(c.bytes_sent)) for name, c in self._counters_fn().items()}
 
     def reset(self) -> None:
         """Forget the previous reading: the next `sample()` primes again and returns []."""
@@ -153,6 +154,8 @@ class BandwidthMeter:
         now = self._clock()
         ts = self._wall_clock()
         current = self._read()
+        if not self._fixed:
+            self._choose()
         prev, prev_t = self._prev, self._prev_t
         self._prev, self._prev_t = current, now
         if prev is None:
@@ -164,6 +167,8 @@ class BandwidthMeter:
         for name, cur in current.items():
             old = prev.get(name)
             if old is None:  # appeared since the last call: it has just been primed
+                continue
+            if self.sum_all and is_loopback(name):
                 continue
             deltas[name] = (_delta(old.bytes_recv, cur.bytes_recv), _delta(old.bytes_sent, cur.bytes_sent))
         if self.sum_all:

@@ -91,7 +91,7 @@ class Resolver:
                     results = list(pool.map(self._lookup, due))
             now = self._clock()
             with self._lock:
-                for name, res in zip(due, results):
+                for name, res in zip(due, results, strict=True):
                     if res.ok:
                         self._ok[name] = res
                         self._failed.pop(name, None)

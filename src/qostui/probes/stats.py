@@ -55,7 +55,7 @@ def jitter(rtts_in_send_order: Sequence[float | None]) -> float | None:
         return None
     if len(got) == 1:
         return 0.0
-    return math.fsum(abs(b - a) for a, b in zip(got, got[1:])) / (len(got) - 1)
+    return math.fsum(abs(b - a) for a, b in zip(got, got[1:], strict=False)) / (len(got) - 1)
 
 
 def mos(avg_ms: float | None, jitter_ms: float | None, loss_pct: float) -> float:

@@ -9,6 +9,7 @@ the same file twice (or a replayed batch) never duplicates rows:
   bandwidth   (ts, interface)
   forecast    (model, made_at, step)
   event       (ts, kind, target, level, message)
+The UNIQUE keys of ping_round, bandwidth and event start with ts, so they double as the ts index.
 Rowids are AUTOINCREMENT, so they are never reused after a prune: an exporter's cursor stays valid.
 """
 
@@ -43,7 +44,6 @@ MIGRATIONS: tuple[str, ...] = (
         error       TEXT NOT NULL DEFAULT '',
         UNIQUE (ts, target, probe)
     );
-    CREATE INDEX IF NOT EXISTS ping_round_ts ON ping_round (ts);
     CREATE INDEX IF NOT EXISTS ping_round_target_ts ON ping_round (target, ts);
     CREATE TABLE IF NOT EXISTS bandwidth (
         id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,7 +54,6 @@ MIGRATIONS: tuple[str, ...] = (
         interval_s REAL NOT NULL,
         UNIQUE (ts, interface)
     );
-    CREATE INDEX IF NOT EXISTS bandwidth_ts ON bandwidth (ts);
     CREATE INDEX IF NOT EXISTS bandwidth_interface_ts ON bandwidth (interface, ts);
     CREATE TABLE IF NOT EXISTS forecast (
         id             INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,7 +74,6 @@ MIGRATIONS: tuple[str, ...] = (
         message TEXT NOT NULL,
         UNIQUE (ts, kind, target, level, message)
     );
-    CREATE INDEX IF NOT EXISTS event_ts ON event (ts);
     """,
 )
 

@@ -61,8 +61,8 @@ def pack_rtts(rtts_ms: Sequence[float | None]) -> bytes | None:
 def unpack_rtts(blob: bytes | None) -> tuple[float | None, ...]:
     if not blob:
         return ()
-    values = struct.unpack(f"<{len(blob) // 8}d", blob)
-    return tuple(None if math.isnan(v) else v for v in values)
+    # v == v is False only for NaN (a lost probe); cheaper than math.isnan per value
+    return tuple(v if v == v else None for v in struct.unpack(f"<{len(blob) // 8}d", blob))
 
 
 def _ping_row(r: PingRound) -> tuple[Any, ...]:
@@ -75,12 +75,10 @@ def _ping_row(r: PingRound) -> tuple[Any, ...]:
 
 
 def _ping_record(row: Sequence[Any]) -> PingRound:
+    # positional: the column order of _PING_COLS is the field order of PingRound (hot path on reads)
     return PingRound(
-        ts=row[0], target=row[1], address=row[2], probe=row[3],
-        state=_STATES.get(row[4], ProbeState.ERROR), sent=row[5], received=row[6], loss_pct=row[7],
-        rtt_min_ms=row[8], rtt_avg_ms=row[9], rtt_max_ms=row[10], rtt_mdev_ms=row[11],
-        rtt_p50_ms=row[12], rtt_p95_ms=row[13], jitter_ms=row[14], mos=row[15],
-        rtts_ms=unpack_rtts(row[16]), error=row[17],
+        row[0], row[1], row[2], row[3], _STATES.get(row[4], ProbeState.ERROR), row[5], row[6], row[7],
+        row[8], row[9], row[10], row[11], row[12], row[13], row[14], row[15], unpack_rtts(row[16]), row[17],
     )  # fmt: skip
 
 
@@ -173,6 +171,7 @@ class Store:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves (one transaction per batch).
             conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 10000")
+            self._check_ours(conn)  # read-only: switching to WAL would already rewrite the header
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate(conn)
@@ -186,26 +185,38 @@ class Store:
             raise QostuiError(f"{path}: cannot open the store ({exc})") from None
         return conn
 
+    def _check_ours(self, conn: sqlite3.Connection) -> int:
+        """The file's schema version (0 for an empty database); raises for foreign or newer files."""
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_version" not in names:
+            foreign = {n for n in names if not n.startswith("sqlite_")}
+            if foreign:
+                raise QostuiError(
+                    f"{self.path}: a SQLite database but not a qostui store "
+                    f"(tables {', '.join(sorted(foreign)[:5])}; no schema_version)"
+                )
+            return 0
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = int(row[0] or 0)
+        if version > SCHEMA_VERSION:
+            raise QostuiError(
+                f"{self.path}: store schema version {version} is newer than this qostui supports "
+                f"({SCHEMA_VERSION}); upgrade qostui or use another --db"
+            )
+        return version
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "schema_version" not in names:
-                foreign = {n for n in names if not n.startswith("sqlite_")}
-                if foreign:
-                    raise QostuiError(
-                        f"{self.path}: a SQLite database but not a qostui store "
-                        f"(tables {', '.join(sorted(foreign)[:5])}; no schema_version)"
-                    )
+            # check again inside the write lock: another process may have migrated meanwhile
+            version = self._check_ours(conn)
+            if (
+                version == 0
+                and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
+                is None
+            ):
                 conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                 conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = int(row[0] or 0)
-            if version > SCHEMA_VERSION:
-                raise QostuiError(
-                    f"{self.path}: store schema version {version} is newer than this qostui supports "
-                    f"({SCHEMA_VERSION}); upgrade qostui or use another --db"
-                )
             for number in range(version + 1, SCHEMA_VERSION + 1):
                 # executescript() would commit mid-way; run statement by statement inside our transaction.
                 for statement in MIGRATIONS[number - 1].split(";"):

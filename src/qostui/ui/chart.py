@@ -151,7 +151,7 @@ def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[tuple[lis
     segs: list[tuple[list[float], list[float]]] = []
     cx: list[float] = []
     cy: list[float] = []
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=False):
         if y is None or not math.isfinite(y):
             if cx:
                 segs.append((cx, cy))
@@ -219,7 +219,7 @@ def _render_v6(plt, lines, width, height, since, until, scale, title, ylim, tick
         first = True
         for sx, sy in _segments(_rel(ln.xs, until), ln.ys):
             if scale == "log":
-                pts = [(x, y) for x, y in zip(sx, sy) if y > 0]
+                pts = [(x, y) for x, y in zip(sx, sy, strict=False) if y > 0]
                 if not pts:
                     continue
                 sx, sy = [p[0] for p in pts], [p[1] for p in pts]
@@ -230,6 +230,7 @@ def _render_v6(plt, lines, width, height, since, until, scale, title, ylim, tick
                 sig.label(ln.label)
                 first = False
             f.draw(sig)
+    f.legend(False)  # the legend box would hide data; the screen prints a legend line instead
     f.ruler("x").lim(since - until, 0.0)
     f.ruler("x").ticks(ticks, labels)
     if scale == "log":
@@ -247,11 +248,9 @@ def _render_v5(plt, lines, width, height, since, until, scale, title, ylim, tick
         plt.title(title)
     markers = {"hd": "hd", "x": "x"}
     for ln in lines:
-        first = True
         for sx, sy in _segments(_rel(ln.xs, until), ln.ys):
             draw = plt.plot if ln.connect else plt.scatter
-            draw(sx, sy, color=ln.color, marker=markers.get(ln.marker, ln.marker), label=ln.label if first else None)
-            first = False
+            draw(sx, sy, color=ln.color, marker=markers.get(ln.marker, ln.marker))
     plt.xlim(since - until, 0.0)
     plt.xticks(ticks, labels)
     if scale == "log":

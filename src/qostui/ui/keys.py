@@ -16,20 +16,25 @@ class Key:
     description: str
     where: str  # "everywhere" | "monitor" | "detail"
     footer: bool = False  # shown in the footer (space is short at 80 columns)
+    short: str = ""  # the footer's one-word label
+
+    @property
+    def label(self) -> str:
+        return self.short or self.description
 
 
 KEYS: tuple[Key, ...] = (
-    Key("up,k", "↑ / k", "focus_previous_panel", "select the previous panel", "monitor"),
-    Key("down,j", "↓ / j", "focus_next_panel", "select the next panel", "monitor"),
+    Key("up,k", "↑ / k", "focus_up", "select the panel above", "monitor"),
+    Key("down,j", "↓ / j", "focus_down", "select the panel below", "monitor"),
     Key("left,h", "← / h", "focus_previous_panel", "previous panel (wide layouts)", "monitor"),
     Key("right,l", "→ / l", "focus_next_panel", "next panel (wide layouts)", "monitor"),
-    Key("enter", "Enter", "open_detail", "open the detail chart of the selected panel", "monitor", footer=True),
-    Key("escape", "Esc", "back", "back to the monitor", "detail", footer=True),
-    Key("p", "p", "app.toggle_pause", "pause / resume probing and recording", "everywhere", footer=True),
-    Key("r", "r", "app.reset_stats", "reset min/avg/max, loss and byte totals", "everywhere", footer=True),
-    Key("s", "s", "app.cycle_scale", "chart y scale: auto / from zero / log", "everywhere", footer=True),
-    Key("w", "w", "app.cycle_window", "chart time window: 5 min / 1 h / 24 h", "everywhere", footer=True),
-    Key("question_mark", "?", "app.help", "this help", "everywhere", footer=True),
+    Key("enter", "Enter", "open_detail", "open the detail chart of the selected panel", "monitor", footer=True, short="detail"),
+    Key("escape", "Esc", "back", "back to the monitor", "detail", footer=True, short="back"),
+    Key("p", "p", "app.toggle_pause", "pause / resume probing and recording", "everywhere", footer=True, short="pause"),
+    Key("r", "r", "app.reset_stats", "reset min/avg/max, loss and byte totals", "everywhere", footer=True, short="reset"),
+    Key("s", "s", "app.cycle_scale", "chart y scale: auto / from zero / log", "everywhere", footer=True, short="scale"),
+    Key("w", "w", "app.cycle_window", "chart time window: 5 min / 1 h / 24 h", "everywhere", footer=True, short="window"),
+    Key("question_mark", "?", "app.help", "this help", "everywhere", footer=True, short="help"),
     Key("ctrl+p", "Ctrl+P", "app.command_palette", "command palette (same actions, themes)", "everywhere"),
-    Key("q", "q", "app.quit", "quit (the store is flushed first)", "everywhere", footer=True),
+    Key("q", "q", "app.quit", "quit (the store is flushed first)", "everywhere", footer=True, short="quit"),
 )

@@ -70,12 +70,13 @@ def classify(r: PingRound | None, t: ThresholdConfig) -> tuple[str, str]:
 class TargetHistory:
     """The last N rounds of one target plus running statistics since the last reset."""
 
-    __slots__ = ("key", "label", "address", "rounds", "last", "_sent", "_received", "_rtt_sum", "_rtt_n", "min_ms", "max_ms")
+    __slots__ = ("key", "label", "address", "record_target", "rounds", "last", "_sent", "_received", "_rtt_sum", "_rtt_n", "min_ms", "max_ms")
 
     def __init__(self, key: str, label: str, history_rounds: int) -> None:
         self.key = key
         self.label = label
         self.address = ""
+        self.record_target = key  # PingRound.target as the probes write it (the store's key)
         self.rounds: deque[PingRound] = deque(maxlen=history_rounds)
         self.last: PingRound | None = None
         self.reset()
@@ -91,6 +92,7 @@ class TargetHistory:
     def add(self, r: PingRound) -> None:
         self.rounds.append(r)
         self.last = r
+        self.record_target = r.target
         if r.address:
             self.address = r.address
         if r.state is not ProbeState.OK:

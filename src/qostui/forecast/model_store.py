@@ -1,0 +1,114 @@
+"""Saved models on disk: one directory per model with weights.npz and meta.json.
+
+    <model_dir>/<model_id>/weights.npz   LSTM and Dense arrays (see infer.WEIGHT_NAMES); absent
+                                         for a baseline-only model
+    <model_dir>/<model_id>/meta.json     features, scaler, step, window, horizon, data range,
+                                         chosen baselines, metrics, what forecasts use, versions
+    <model_dir>/LATEST                   the id of the model `qostui forecast` uses
+
+Writes go to a temporary directory first and are renamed into place, so a crash never leaves a
+half-written model behind LATEST.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qostui.errors import QostuiError
+
+META_FORMAT = 1
+LATEST = "LATEST"
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    model_id: str
+    path: Path
+    meta: dict[str, Any]
+    weights: dict[str, np.ndarray] | None  # None for a baseline-only model
+
+
+def new_model_id(kind: str = "lstm", now: float | None = None) -> str:
+    return f"{kind}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now or time.time()))}"
+
+
+def save_model(
+    model_dir: Path, model_id: str, meta: dict[str, Any], weights: dict[str, np.ndarray] | None, *, make_latest: bool = True
+) -> Path:
+    """Write a model atomically and (by default) point LATEST at it. Returns its directory."""
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QostuiError(f"{model_dir}: cannot create the model directory ({exc.strerror})") from None
+    final = model_dir / model_id
+    n = 1
+    while final.exists():  # two trainings in the same second
+        n += 1
+        final = model_dir / f"{model_id}-{n}"
+    model_id = final.name
+    meta = dict(meta, model_id=model_id, format=META_FORMAT)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=model_dir))
+    try:
+        if weights is not None:
+            np.savez(tmp / "weights.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if make_latest:
+        latest_tmp = model_dir / f".{LATEST}.tmp"
+        latest_tmp.write_text(model_id + "\n", encoding="utf-8")
+        os.replace(latest_tmp, model_dir / LATEST)
+    return final
+
+
+def latest_model_id(model_dir: Path) -> str | None:
+    try:
+        text = (model_dir / LATEST).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return text or None
+
+
+def list_models(model_dir: Path) -> list[str]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(p.name for p in model_dir.iterdir() if (p / "meta.json").is_file())
+
+
+def load_model(model_dir: Path, model_id: str | None = None) -> SavedModel | None:
+    """The named model, else the LATEST one; None when no model was trained yet."""
+    model_id = model_id or latest_model_id(model_dir)
+    if model_id is None:
+        return None
+    path = model_dir / model_id
+    meta_path = path / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise QostuiError(f"{meta_path}: model metadata missing (train again with `qostui train`)") from None
+    except (OSError, ValueError) as exc:
+        raise QostuiError(f"{meta_path}: unreadable model metadata ({exc}); train again with `qostui train`") from None
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise QostuiError(f"{meta_path}: unknown model format {meta.get('format') if isinstance(meta, dict) else '?'!r}, expected {META_FORMAT}")
+    weights = None
+    wpath = path / "weights.npz"
+    if meta.get("kind") == "lstm":
+        try:
+            with np.load(wpath) as npz:
+                weights = {k: npz[k] for k in npz.files}
+        except FileNotFoundError:
+            raise QostuiError(f"{wpath}: model weights missing (train again with `qostui train`)") from None
+        except (OSError, ValueError) as exc:
+            raise QostuiError(f"{wpath}: unreadable model weights ({exc})") from None
+    return SavedModel(model_id, path, meta, weights)

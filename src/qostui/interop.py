@@ -1,0 +1,647 @@
+"""File formats in and out: what `qostui import` reads and `qostui export` writes.
+
+Read (detected from the content, not the file name):
+  influx-csv   InfluxDB 2.x annotated CSV (`#group`/`#datatype`/`#default` rows, one or more blocks
+               separated by blank lines). Measurement `network_metrics` (the original tool: tag
+               `target`, fields latency_ms, packet_loss_percent, bandwidth_mbps) and qostui's own
+               qos_ping / qos_bandwidth / qos_forecast / qos_event (DESIGN.md).
+  qostui-csv   qostui's own export: a `type` column (ping|bandwidth|forecast|event) plus the record
+               fields; round-trips exactly (`ts` is written with full float precision).
+  jsonl        JSON lines as written by `qostui export --format json` and `qostui record --json`.
+  step-csv     `step,bandwidth_mbps` without timestamps: ts = 2025-01-01T00:00Z + step * step_s;
+               an empty value is a missing reading (no sample).
+  time-csv     `time,bandwidth_mbps` (or timestamp/ts/_time; also rx_mbps, tx_mbps, latency_ms,
+               rtt_avg_ms, loss_pct, packet_loss_percent, jitter_ms, target, interface columns);
+               times in RFC 3339 (naive = UTC) or epoch seconds (ms/us/ns epochs are recognised).
+
+Mapping of the original tool's `network_metrics`: per (time, target), latency_ms and
+packet_loss_percent become one PingRound (probe "import", state OK, address = target, sent and
+received 0, rtt_avg_ms = latency, other RTT fields None; loss 0 when only latency is present).
+bandwidth_mbps is a reading of the one link, not of a target: it becomes a BandwidthSample on
+interface "imported" (rx = value, tx = 0). In the October export all three targets carry a
+*different* reading at the same time (window means), in November each time has one target's
+reading; so readings at the same time are averaged into one sample per time. interval_s is the
+median spacing of the resulting samples.
+
+Any problem: QostuiError "FILE: line N: expected ..., got ..." (one line).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import statistics
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from qostui.errors import QostuiError
+from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
+
+STEP_EPOCH = 1735689600.0  # 2025-01-01T00:00:00Z: t0 for files that only number their steps
+IMPORT_PROBE = "import"
+IMPORT_INTERFACE = "imported"
+
+KIND_OF: dict[type, str] = {
+    PingRound: "ping",
+    BandwidthSample: "bandwidth",
+    Forecast: "forecast",
+    Event: "event",
+}
+CLASS_OF: dict[str, type] = {kind: cls for cls, kind in KIND_OF.items()}
+KIND_NAMES: tuple[str, ...] = tuple(CLASS_OF)
+# `type` values accepted on input: kind names and class names (record --json writes class names)
+_TYPE_ALIASES: dict[str, str] = {
+    **{k: k for k in KIND_NAMES},
+    **{cls.__name__.lower(): k for cls, k in KIND_OF.items()},
+}
+FORMAT_NAMES: dict[str, str] = {
+    "influx-csv": "InfluxDB annotated CSV",
+    "qostui-csv": "qostui CSV",
+    "jsonl": "JSON lines",
+    "step-csv": "step,bandwidth_mbps CSV",
+    "time-csv": "time-series CSV",
+}
+
+
+@dataclass
+class ReadResult:
+    format: str  # a key of FORMAT_NAMES
+    records: list[Record]
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows not imported (not errors)
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*([Zz]|[+-]\d{2}:?\d{2})?"
+)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 / ISO 8601 (naive = UTC, any number of fraction digits) or epoch -> epoch seconds.
+
+    Epoch numbers above 1e11 are taken as milliseconds, above 1e14 microseconds, above 1e17
+    nanoseconds (Influx's native precision). Raises ValueError.
+    """
+    s = text.strip()
+    if _NUMBER.fullmatch(s):
+        value = float(s)
+        for limit, scale in ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3)):
+            if abs(value) >= limit:
+                return value * scale
+        return value
+    m = _RFC3339.fullmatch(s)
+    if not m:
+        raise ValueError(s)
+    year, month, day, hour, minute, second, frac, tz = m.groups()
+    base = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+    offset_s = 0
+    if tz and tz not in ("Z", "z"):
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        offset_s = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    epoch = base.replace(tzinfo=timezone.utc).timestamp() - offset_s
+    if frac:
+        epoch += int(frac) / 10 ** len(frac)  # exact for the digits given, beyond datetime's microseconds
+    return epoch
+
+
+def format_time(ts: float) -> str:
+    """Epoch -> RFC 3339 UTC ('Z'), with microseconds only when there are any."""
+    whole = math.floor(ts)
+    micros = round((ts - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, 0
+    stamp = datetime.fromtimestamp(whole, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def _show(value: object, width: int = 60) -> str:
+    text = (
+        value
+        if isinstance(value, str)
+        else ",".join(map(str, value))
+        if isinstance(value, list)
+        else str(value)
+    )
+    text = text.replace("\n", " ").replace("\r", " ")
+    return repr(text if len(text) <= width else text[: width - 3] + "...")
+
+
+def _fail(path: Path | str, line: int, expected: str, got: object) -> QostuiError:
+    return QostuiError(f"{path}: line {line}: expected {expected}, got {_show(got)}")
+
+
+# --- record <-> flat dict ------------------------------------------------------------------------
+
+_FIELDS: dict[str, tuple[str, ...]] = {k: tuple(f.name for f in fields(cls)) for k, cls in CLASS_OF.items()}
+_OPTIONAL_FLOATS = {f.name for f in fields(PingRound) if f.default is None}
+_INTS = {"sent", "received", "step"}
+_STATE_VALUES = {st.value: st for st in ProbeState}
+_STRS = {"target", "address", "probe", "error", "interface", "model", "kind", "level", "message"}
+# Fields a row may leave out (everything else is required)
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    k: {f.name: f.default for f in fields(cls) if f.default is not MISSING} for k, cls in CLASS_OF.items()
+}
+
+
+def format_rtts(rtts: Sequence[float | None]) -> str:
+    """'1.25;-;3.5': ';'-separated, '-' for a lost probe, '' for none."""
+    return ";".join("-" if v is None else repr(float(v)) for v in rtts)
+
+
+def parse_rtts(text: str) -> tuple[float | None, ...]:
+    text = text.strip()
+    if not text:
+        return ()
+    return tuple(
+        None if part.strip() in ("-", "", "null", "None") else float(part) for part in text.split(";")
+    )
+
+
+def _convert(kind: str, name: str, value: Any) -> Any:
+    """One field from text (CSV) or JSON to its record type; raises ValueError/TypeError."""
+    if name == "state":
+        try:
+            return ProbeState(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"one of {', '.join(s.value for s in ProbeState)}") from None
+    if name == "rtts_ms":
+        if isinstance(value, str):
+            return parse_rtts(value)
+        if isinstance(value, list):
+            return tuple(None if v is None else float(v) for v in value)
+        raise TypeError("a list of numbers")
+    if name in _STRS:
+        return "" if value is None else str(value)
+    if name in _INTS:
+        if isinstance(value, str):
+            value = value.strip()
+            return int(float(value)) if value else 0
+        return int(value)
+    # floats
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if name in _OPTIONAL_FLOATS:
+            return None
+        raise ValueError("a number")
+    if isinstance(value, bool):
+        raise TypeError("a number")
+    return float(value)
+
+
+def record_from_mapping(
+    kind: str, data: dict[str, Any], where: Callable[[str, object], QostuiError]
+) -> Record:
+    """Build a record of `kind` from a flat mapping (CSV row or JSON object)."""
+    kwargs: dict[str, Any] = {}
+    for name in _FIELDS[kind]:
+        if name not in data or (name == "ts" and data.get(name) in ("", None)):
+            if name == "ts" and data.get("time") not in (None, ""):
+                try:
+                    kwargs["ts"] = parse_time(str(data["time"]))
+                except ValueError:
+                    raise where("an RFC 3339 time or epoch seconds in 'time'", data["time"]) from None
+                continue
+            if name in _DEFAULTS[kind]:
+                continue
+            raise where(f"a value for '{name}' (type {kind})", "nothing")
+        try:
+            kwargs[name] = _convert(kind, name, data[name])
+        except (ValueError, TypeError) as exc:
+            expected = str(exc) if str(exc).startswith(("one of", "a ")) else "a number"
+            raise where(f"{expected} in '{name}'", data[name]) from None
+    return CLASS_OF[kind](**kwargs)
+
+
+def record_to_mapping(record: Record) -> dict[str, Any]:
+    """Flat JSON-ready dict; `type` is the class name, as `qostui record --json` writes."""
+    data: dict[str, Any] = {"type": type(record).__name__}
+    for name in _FIELDS[KIND_OF[type(record)]]:
+        value = getattr(record, name)
+        if isinstance(value, ProbeState):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[name] = value
+    return data
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def csv_columns(kinds: Sequence[str]) -> list[str]:
+    """`type`, a human `time` (RFC 3339 of ts), then the union of the kinds' fields in order."""
+    columns = ["type", "time"]
+    for kind in kinds:
+        for name in _FIELDS[kind]:
+            if name not in columns:
+                columns.append(name)
+    return columns
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, ProbeState):
+        return value.value
+    if isinstance(value, float):
+        return repr(value)  # shortest exact form: round-trips bit for bit
+    if isinstance(value, tuple):
+        return format_rtts(value)
+    return str(value)
+
+
+def write_csv(out: TextIO, records: Iterable[Record], kinds: Sequence[str]) -> int:
+    """qostui CSV (readable by read_records); returns rows written."""
+    columns = csv_columns(kinds)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    index = {name: i for i, name in enumerate(columns)}
+    n = 0
+    for record in records:
+        kind = KIND_OF[type(record)]
+        row = [""] * len(columns)
+        row[0] = kind
+        row[1] = format_time(record.ts)
+        for name in _FIELDS[kind]:
+            row[index[name]] = _csv_cell(getattr(record, name))
+        writer.writerow(row)
+        n += 1
+    return n
+
+
+def write_jsonl(out: TextIO, records: Iterable[Record]) -> int:
+    n = 0
+    for record in records:
+        out.write(json.dumps(record_to_mapping(record), separators=(",", ":"), allow_nan=True) + "\n")
+        n += 1
+    return n
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+_TIME_COLUMNS = ("time", "timestamp", "ts", "_time", "datetime", "date")
+
+
+def read_records(path: Path | str, *, step_s: float = 300.0) -> list[Record]:
+    """Every record in a file of any supported format (see module docstring)."""
+    return read_file(path, step_s=step_s).records
+
+
+def read_file(path: Path | str, *, step_s: float = 300.0) -> ReadResult:
+    """Like read_records, also saying which format was detected and what was skipped."""
+    path = Path(path)
+    if not step_s > 0 or not math.isfinite(step_s):
+        raise QostuiError(f"--step must be a positive number of seconds, got {step_s!r}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise QostuiError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise QostuiError(f"{path}: is a directory, expected a CSV or JSON lines file") from None
+    except UnicodeDecodeError as exc:
+        raise QostuiError(f"{path}: not UTF-8 text (byte {exc.start}); expected CSV or JSON lines") from None
+    except OSError as exc:
+        raise QostuiError(f"{path}: cannot read ({exc.strerror})") from None
+    lines = text.splitlines()
+    first_no, first = next(((i + 1, ln) for i, ln in enumerate(lines) if ln.strip()), (0, ""))
+    if not first:
+        raise QostuiError(f"{path}: empty file; expected InfluxDB annotated CSV, CSV or JSON lines")
+    head = first.lstrip()
+    if head.startswith("#"):
+        return _read_influx(path, lines)
+    if head.startswith("{"):
+        return _read_jsonl(path, lines)
+    header = [c.strip().lower() for c in next(csv.reader([first]))]
+    if {"_time", "_value", "_field", "_measurement"} <= set(header):
+        return _read_influx(path, lines)
+    if "type" in header and ("ts" in header or "time" in header):
+        return _read_qostui_csv(path, lines)
+    if "step" in header and "bandwidth_mbps" in header:
+        return _read_step_csv(path, lines, header, first_no, step_s)
+    if any(c in header for c in _TIME_COLUMNS):
+        return _read_time_csv(path, lines, header, first_no)
+    raise _fail(
+        path,
+        first_no,
+        "InfluxDB annotated CSV, JSON lines or a CSV header with a 'type', 'step' or 'time' column",
+        first,
+    )
+
+
+def _numbered(lines: list[str], start: int = 0) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO("\n".join(lines[start:]) + "\n"))
+    for row in reader:
+        yield start + reader.line_num, row
+
+
+def _read_qostui_csv(path: Path, lines: list[str]) -> ReadResult:
+    records: list[Record] = []
+    header: list[str] | None = None
+    for line_no, row in _numbered(lines):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in row]
+            continue
+        if len(row) != len(header):
+            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
+        data = dict(zip(header, row, strict=True))
+        type_name = data.get("type", "").strip().lower()
+        kind = _TYPE_ALIASES.get(type_name)
+        if kind is None:
+            raise _fail(path, line_no, f"type one of {', '.join(KIND_NAMES)}", data.get("type", ""))
+        records.append(record_from_mapping(kind, data, lambda exp, got, n=line_no: _fail(path, n, exp, got)))
+    return ReadResult("qostui-csv", records)
+
+
+def _read_jsonl(path: Path, lines: list[str]) -> ReadResult:
+    records: list[Record] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        line_no = i + 1
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, line_no, f"a JSON object ({exc.msg})", line) from None
+        if not isinstance(data, dict):
+            raise _fail(path, line_no, "a JSON object", line)
+        kind = _TYPE_ALIASES.get(str(data.get("type", "")).lower())
+        if kind is None:
+            raise _fail(path, line_no, f'"type" one of {", ".join(KIND_NAMES)}', data.get("type", ""))
+        records.append(record_from_mapping(kind, data, lambda exp, got, n=line_no: _fail(path, n, exp, got)))
+    return ReadResult("jsonl", records)
+
+
+def _float_cell(path: Path, line_no: int, name: str, text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(path, line_no, f"a number in '{name}'", text) from None
+    return None if math.isnan(value) else value
+
+
+def _read_step_csv(
+    path: Path, lines: list[str], header: list[str], header_no: int, step_s: float
+) -> ReadResult:
+    i_step, i_bw = header.index("step"), header.index("bandwidth_mbps")
+    records: list[Record] = []
+    missing = 0
+    for line_no, row in _numbered(lines, header_no):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < max(i_step, i_bw) + 1:
+            # a trailing empty cell may be dropped by editors: treat a short row as a missing reading
+            if len(row) == i_bw and i_bw > i_step:
+                row = [*row, ""]
+            else:
+                raise _fail(path, line_no, "step,bandwidth_mbps", row)
+        try:
+            step = int(row[i_step].strip())
+        except ValueError:
+            raise _fail(path, line_no, "a whole step number", row[i_step]) from None
+        value = _float_cell(path, line_no, "bandwidth_mbps", row[i_bw])
+        if value is None:
+            missing += 1
+            continue
+        records.append(BandwidthSample(STEP_EPOCH + step * step_s, IMPORT_INTERFACE, value, 0.0, step_s))
+    return ReadResult("step-csv", records, {"missing readings": missing} if missing else {})
+
+
+_PING_ALIASES = {
+    "latency_ms": "rtt_avg_ms",
+    "rtt_avg_ms": "rtt_avg_ms",
+    "rtt_ms": "rtt_avg_ms",
+    "loss_pct": "loss_pct",
+    "packet_loss_percent": "loss_pct",
+    "jitter_ms": "jitter_ms",
+}
+
+
+def _read_time_csv(path: Path, lines: list[str], header: list[str], header_no: int) -> ReadResult:
+    i_time = next(header.index(c) for c in _TIME_COLUMNS if c in header)
+    bw_cols = [c for c in ("bandwidth_mbps", "rx_mbps", "tx_mbps") if c in header]
+    ping_cols = [c for c in _PING_ALIASES if c in header]
+    if not bw_cols and not ping_cols:
+        raise _fail(
+            path,
+            header_no,
+            "a value column (bandwidth_mbps, rx_mbps, tx_mbps, latency_ms, rtt_avg_ms, loss_pct, jitter_ms)",
+            ",".join(header),
+        )
+    i_target = header.index("target") if "target" in header else None
+    i_iface = header.index("interface") if "interface" in header else None
+    parsed: list[tuple[float, str, str, dict[str, float | None]]] = []
+    for line_no, row in _numbered(lines, header_no):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
+        try:
+            ts = parse_time(row[i_time])
+        except ValueError:
+            raise _fail(
+                path, line_no, f"an RFC 3339 time or epoch seconds in '{header[i_time]}'", row[i_time]
+            ) from None
+        values = {c: _float_cell(path, line_no, c, row[header.index(c)]) for c in bw_cols + ping_cols}
+        target = row[i_target].strip() if i_target is not None else ""
+        iface = row[i_iface].strip() if i_iface is not None else ""
+        parsed.append((ts, target or IMPORT_PROBE, iface or IMPORT_INTERFACE, values))
+    spacing = _spacing([p[0] for p in parsed])
+    records: list[Record] = []
+    for ts, target, iface, values in parsed:
+        if bw_cols:
+            rx = values.get("rx_mbps")
+            rx = values.get("bandwidth_mbps") if rx is None else rx
+            tx = values.get("tx_mbps")
+            if rx is not None or tx is not None:
+                records.append(BandwidthSample(ts, iface, rx or 0.0, tx or 0.0, spacing))
+        if ping_cols:
+            ping = {_PING_ALIASES[c]: values[c] for c in ping_cols if values[c] is not None}
+            if ping:
+                records.append(_import_round(ts, target, ping))
+    return ReadResult("time-csv", records)
+
+
+def _import_round(ts: float, target: str, values: dict[str, Any]) -> PingRound:
+    """A PingRound from whatever an import knows; unknown statistics stay None."""
+    loss = values.get("loss_pct")
+    state = _STATE_VALUES.get(str(values.get("state") or "ok").lower(), ProbeState.ERROR)
+    address = values.get("address", target)
+    return PingRound(
+        ts=ts,
+        target=target,
+        address=str(address or ""),
+        probe=str(values.get("probe") or IMPORT_PROBE),
+        state=state,
+        sent=int(values.get("sent") or 0),
+        received=int(values.get("received") or 0),
+        loss_pct=0.0 if loss is None else float(loss),
+        **{k: values.get(k) for k in _OPTIONAL_FLOATS},
+        error=str(values.get("error") or ""),
+    )
+
+
+def _spacing(times: Iterable[float]) -> float:
+    """Median positive spacing of distinct times; 0 when it cannot be told."""
+    ts = sorted(set(times))
+    gaps = [b - a for a, b in zip(ts, ts[1:], strict=False) if b > a]
+    return float(statistics.median(gaps)) if gaps else 0.0
+
+
+# --- InfluxDB annotated CSV ----------------------------------------------------------------------
+
+_INFLUX_SKIP = {"", "result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+_NUMERIC_TYPES = ("double", "long", "unsignedlong")
+_STRING_FIELDS = ("level", "message", "state", "error", "version")  # string fields of qos_* measurements
+
+
+@dataclass
+class _Point:
+    line: int
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _read_influx(path: Path, lines: list[str]) -> ReadResult:
+    # (measurement, ts, sorted tags) -> fields; pivoting is needed because Flux writes one field per row
+    points: dict[tuple[str, float, tuple[tuple[str, str], ...]], _Point] = {}
+    header: list[str] | None = None
+    datatypes: list[str] = []
+    for line_no, row in _numbered(lines):
+        if not row or not any(c.strip() for c in row):
+            header, datatypes = None, []  # a blank line ends a block; the next has its own header
+            continue
+        if row[0].startswith("#"):
+            if row[0] == "#datatype":
+                datatypes = [c.strip().lower() for c in row]
+            header = None
+            continue
+        if header is None:
+            header = [c.strip() for c in row]
+            missing = [c for c in ("_time", "_value", "_field", "_measurement") if c not in header]
+            if missing:
+                raise _fail(path, line_no, f"an annotated-CSV header with {', '.join(missing)}", row)
+            continue
+        if row == header:
+            continue  # some tools repeat the header per table
+        if len(row) != len(header):
+            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
+        data = dict(zip(header, row, strict=True))
+        try:
+            ts = parse_time(data["_time"])
+        except ValueError:
+            raise _fail(path, line_no, "an RFC 3339 time in _time", data["_time"]) from None
+        tags = tuple(
+            sorted((k, v) for k, v in data.items() if k not in _INFLUX_SKIP and not k.startswith("_"))
+        )
+        key = (data["_measurement"], ts, tags)
+        point = points.get(key)
+        if point is None:
+            point = points[key] = _Point(line_no)
+        value = data["_value"]
+        vtype = datatypes[header.index("_value")] if len(datatypes) == len(header) else ""
+        if vtype.startswith(_NUMERIC_TYPES) or (not vtype and data["_field"] not in _STRING_FIELDS):
+            _float_cell(path, line_no, data["_field"], value)  # validate now, with the right line number
+        point.fields[data["_field"]] = value
+    if header is None and not points:
+        raise QostuiError(f"{path}: expected an annotated-CSV header row after the # annotations, found none")
+    return _influx_records(path, points)
+
+
+def _num(fields_: dict[str, str], name: str) -> float | None:
+    text = fields_.get(name, "").strip()
+    if not text:
+        return None
+    value = float(text)
+    return None if math.isnan(value) else value
+
+
+def _influx_records(
+    path: Path, points: dict[tuple[str, float, tuple[tuple[str, str], ...]], _Point]
+) -> ReadResult:
+    records: list[Record] = []
+    skipped: dict[str, int] = {}
+    link_readings: dict[float, list[float]] = {}  # network_metrics bandwidth: ts -> readings
+    qos_bandwidth: list[tuple[float, str, float, float, float | None]] = []
+    for (measurement, ts, tag_items), point in points.items():
+        tags = dict(tag_items)
+        f = point.fields
+        if measurement == "network_metrics":
+            latency, loss = _num(f, "latency_ms"), _num(f, "packet_loss_percent")
+            target = tags.get("target", "")
+            if latency is not None or loss is not None:
+                if not target:
+                    raise _fail(path, point.line, "a 'target' tag on network_metrics", "no target column")
+                records.append(_import_round(ts, target, {"rtt_avg_ms": latency, "loss_pct": loss}))
+            bw = _num(f, "bandwidth_mbps")
+            if bw is not None:
+                link_readings.setdefault(ts, []).append(bw)
+        elif measurement == "qos_ping":
+            values: dict[str, Any] = {
+                k: _num(f, k) for k in (*_OPTIONAL_FLOATS, "loss_pct", "sent", "received")
+            }
+            values.update(
+                address=tags.get("address", ""),
+                probe=tags.get("probe", ""),
+                state=f.get("state"),
+                error=f.get("error"),
+            )
+            records.append(_import_round(ts, tags.get("target", ""), values))
+        elif measurement == "qos_bandwidth":
+            rx, tx = _num(f, "rx_mbps") or 0.0, _num(f, "tx_mbps") or 0.0
+            qos_bandwidth.append((ts, tags.get("interface", IMPORT_INTERFACE), rx, tx, _num(f, "interval_s")))
+        elif measurement == "qos_forecast":
+            predicted = _num(f, "predicted_mbps")
+            if predicted is None:
+                skipped["qos_forecast without predicted_mbps"] = (
+                    skipped.get("qos_forecast without predicted_mbps", 0) + 1
+                )
+                continue
+            made_at = _num(f, "made_at")
+            step_text = tags.get("step", "") or f.get("step", "")
+            try:
+                step = int(float(step_text)) if step_text else 1
+            except ValueError:
+                raise _fail(path, point.line, "a whole number in the 'step' tag", step_text) from None
+            records.append(
+                Forecast(ts if made_at is None else made_at, ts, step, tags.get("model", ""), predicted)
+            )
+        elif measurement == "qos_event":
+            records.append(
+                Event(
+                    ts, tags.get("kind", ""), tags.get("target", ""), f.get("level", ""), f.get("message", "")
+                )
+            )
+        else:
+            reason = f"measurement {measurement!r}"
+            skipped[reason] = skipped.get(reason, 0) + 1
+    if link_readings:
+        spacing = _spacing(link_readings)
+        for ts in sorted(link_readings):
+            readings = link_readings[ts]
+            records.append(BandwidthSample(ts, IMPORT_INTERFACE, sum(readings) / len(readings), 0.0, spacing))
+    if qos_bandwidth:
+        spacing = _spacing(t for t, *_ in qos_bandwidth)
+        for ts, iface, rx, tx, interval in qos_bandwidth:
+            records.append(BandwidthSample(ts, iface, rx, tx, spacing if interval is None else interval))
+    if not records and points:
+        found = sorted({m for m, _, _ in points})
+        raise QostuiError(
+            f"{path}: no known measurement (found {', '.join(found)}); expected network_metrics or qos_*"
+        )
+    records.sort(key=lambda r: (r.ts, KIND_OF[type(r)]))
+    return ReadResult("influx-csv", records, skipped)

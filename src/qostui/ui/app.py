@@ -1,0 +1,277 @@
+"""The Textual monitor: wires the pipeline's records into the model and the screens.
+
+Data flow: probes (threads) -> bus -> `_on_bus` (bus thread) -> one `RecordsReady` message per
+burst -> `apply()` on the event loop -> model update -> each affected panel refreshed once.
+Probing never runs on the event loop; store reads for charts happen in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from qostui.config import Config
+from qostui.records import Record
+from qostui.ui.chart import SCALES, WINDOW_NAMES, WINDOWS_S
+from qostui.ui.keys import KEYS
+from qostui.ui.model import Changes, MonitorModel
+from qostui.ui.screens.detail import DetailScreen
+from qostui.ui.screens.help import HelpScreen
+from qostui.ui.screens.monitor import MonitorScreen
+from qostui.ui.widgets.header import HeaderBar
+
+if TYPE_CHECKING:
+    from qostui.pipeline import Pipeline
+    from qostui.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class RecordsReady(Message):
+    """Records are waiting in the app's inbox (posted at most once until drained)."""
+
+
+class QostuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "qostui"
+    BINDINGS = [
+        Binding(k.keys, k.action.removeprefix("app."), k.label, show=k.footer, key_display=k.shown)
+        for k in KEYS
+        if k.where == "everywhere" and k.action != "app.command_palette"
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        pipeline: Pipeline | None = None,
+        remember_theme: bool = True,
+        inbox_max: int = 200_000,
+    ) -> None:
+        """`pipeline=None` runs without probing or a store: records come only through `apply()`
+        (snapshot tests and the benchmark use this)."""
+        super().__init__()
+        self.config = config
+        self.pipeline = pipeline
+        self.model = MonitorModel(config)
+        self.remember_theme = remember_theme
+        self.y_scale = "auto"
+        self.window_s = WINDOWS_S[0]
+        # Inbox filled by the bus thread; bounded so a stalled UI cannot grow memory without end.
+        self._inbox: deque[Record] = deque(maxlen=inbox_max)
+        self._inbox_lock = threading.Lock()
+        self._posted = False
+        self._latest_ts = 0.0
+        self._stopped = False
+        self.batches_applied = 0  # counters that tests and the benchmark read
+        self.records_applied = 0
+        self.first_paint_s: float | None = None
+        self._t0 = time.perf_counter()
+        self.status_providers: list[Callable[[], str]] = []
+        wanted = config.ui.theme
+        self._theme_warning = ""
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self._theme_warning = f"{config.source}: [ui] theme = {wanted!r} is not a known theme; using {self.theme}"
+        self._saved_theme = self.theme
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(MonitorScreen())
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._theme_warning:
+            self.notify(self._theme_warning, severity="warning")
+        if self.pipeline is not None:
+            # Bus records gathered for 100 ms arrive as one list: one round = one batch.
+            self.pipeline.subscribe("ui", self._on_bus, batch_wait_s=0.1, max_queue=50_000)
+            self.pipeline.start()
+        self.set_interval(2.0, self._tick)
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        if self.first_paint_s is None:
+            self.first_paint_s = time.perf_counter() - self._t0
+
+    @property
+    def store(self) -> Store | None:
+        return self.pipeline.store if self.pipeline is not None else None
+
+    @property
+    def live(self) -> bool:
+        return self.pipeline is not None
+
+    def now(self) -> float:
+        """Wall clock when live; the newest record's time otherwise (stable snapshots)."""
+        if self.live or not self._latest_ts:
+            return time.time()
+        return self._latest_ts
+
+    def stop_pipeline(self) -> None:
+        """Stop probing and flush the store; safe to call more than once."""
+        if self._stopped or self.pipeline is None:
+            return
+        self._stopped = True
+        self.pipeline.stop()
+
+    async def action_quit(self) -> None:
+        if self.pipeline is not None and not self._stopped:
+            self.refresh_header(self.screen, state="STOPPING")
+            await asyncio.to_thread(self.stop_pipeline)
+        self.exit(0)
+
+    # --- records in ----------------------------------------------------------------------------
+    def _on_bus(self, batch: list[Record]) -> None:
+        """Bus thread: queue the records and post one message unless one is already pending."""
+        with self._inbox_lock:
+            self._inbox.extend(batch)
+            if self._posted:
+                return
+            self._posted = True
+        if not self.post_message(RecordsReady()):
+            with self._inbox_lock:  # the app is closing; nothing will drain the inbox
+                self._posted = False
+
+    def on_records_ready(self, _: RecordsReady) -> None:
+        with self._inbox_lock:
+            records = list(self._inbox)
+            self._inbox.clear()
+            self._posted = False
+        if records:
+            self.apply(records)
+
+    def apply(self, records: Iterable[Record]) -> Changes:
+        """The one update path: model first, then every screen that shows the records, once."""
+        records = list(records)
+        changes = self.model.ingest(records)
+        self.batches_applied += 1
+        self.records_applied += len(records)
+        if records:
+            self._latest_ts = max(self._latest_ts, max(r.ts for r in records if hasattr(r, "ts")))
+        for screen in self.screen_stack:
+            if isinstance(screen, MonitorScreen) and changes:
+                screen.records_changed(changes)
+            elif isinstance(screen, DetailScreen):
+                screen.records_arrived(records)
+        return changes
+
+    # --- header --------------------------------------------------------------------------------
+    def status_text(self) -> str:
+        parts = []
+        if self.pipeline is not None:
+            parts.append(self.pipeline.status_text())
+        for provider in self.status_providers:
+            try:
+                parts.append(provider())
+            except Exception:  # a status provider must never break the UI
+                log.exception("status provider failed")
+        return " ".join(p for p in parts if p)
+
+    def recording_state(self) -> str:
+        if self.pipeline is None:
+            return "OFFLINE"
+        if self._stopped:
+            return "STOPPED"
+        return "PAUSED" if self.pipeline.collector.paused else "REC"
+
+    def refresh_header(self, screen: Screen[Any] | None = None, state: str | None = None) -> None:
+        screens = [screen] if screen is not None else list(self.screen_stack)
+        store = str(self.pipeline.db_path) if self.pipeline is not None else str(self.config.store.resolved_path())
+        for s in screens:
+            for header in s.query(HeaderBar):
+                view = s.label if isinstance(s, DetailScreen) else ""
+                header.show(
+                    store=store,
+                    interval_s=self.config.interval_s,
+                    state=state or self.recording_state(),
+                    extra=self.status_text(),
+                    view=view,
+                )
+
+    def _tick(self) -> None:
+        self.refresh_header()
+
+    # --- actions (keys and the command palette) ------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        if self.pipeline is None:
+            self.notify("not probing (offline view)", severity="warning")
+            return
+        collector = self.pipeline.collector
+        if collector.paused:
+            collector.resume()
+            self.notify("probing resumed")
+        else:
+            collector.pause()
+            self.notify("probing paused: nothing is recorded until p again")
+        self.refresh_header()
+
+    def action_reset_stats(self) -> None:
+        self.model.reset_stats()
+        for screen in self.screen_stack:
+            if isinstance(screen, MonitorScreen):
+                screen.refresh_all()
+        self.notify("statistics reset")
+
+    def action_cycle_scale(self) -> None:
+        self.y_scale = SCALES[(SCALES.index(self.y_scale) + 1) % len(SCALES)]
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen):
+                screen.redraw()
+        self.notify(f"chart scale: {self.y_scale}", timeout=1.5)
+
+    def action_cycle_window(self) -> None:
+        self.window_s = WINDOWS_S[(WINDOWS_S.index(self.window_s) + 1) % len(WINDOWS_S)]
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen):
+                screen.reload()
+        self.notify(f"chart window: {WINDOW_NAMES[self.window_s]}", timeout=1.5)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_detail(self, kind: str, key: str) -> None:
+        if not key:
+            self.notify("no bandwidth samples yet", severity="warning")
+            return
+        if isinstance(self.screen, DetailScreen):
+            self.pop_screen()
+        self.push_screen(DetailScreen(kind, key))
+
+    def action_open_selected(self) -> None:
+        screen = self.screen
+        if isinstance(screen, MonitorScreen):
+            screen.action_open_detail()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        paused = self.pipeline is not None and self.pipeline.collector.paused
+        yield SystemCommand("Resume probing" if paused else "Pause probing", "p: stop/start probes and recording", self.action_toggle_pause)
+        yield SystemCommand("Reset statistics", "r: reset min/avg/max, loss and totals", self.action_reset_stats)
+        if isinstance(screen, MonitorScreen):
+            yield SystemCommand("Open detail", "Enter: chart of the selected panel", self.action_open_selected)
+        yield SystemCommand("Chart scale", "s: auto / from zero / log", self.action_cycle_scale)
+        yield SystemCommand("Chart window", "w: 5 min / 1 h / 24 h", self.action_cycle_window)
+        yield SystemCommand("Help: all keys", "?: list every key", self.action_help)
+
+    # --- theme ---------------------------------------------------------------------------------
+    def _theme_changed(self, theme: Any) -> None:
+        name = getattr(theme, "name", str(theme))
+        if not self.remember_theme or name == self._saved_theme:
+            return
+        from qostui.ui.settings import save_theme
+
+        self._saved_theme = name
+        path = save_theme(self.config.source, name)
+        if path is not None:
+            self.notify(f"theme {name} saved to {path}", timeout=2)

@@ -1,0 +1,196 @@
+"""Detail view of one target (RTT band, lost probes) or one interface (rx/tx) over a time window.
+
+History comes from the store in a worker thread (5 min / 1 h / 24 h), then live rounds are
+appended as they arrive; the chart is re-bucketed at most once per bucket width so a 24 h view
+does not redraw every second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from qostui.records import BandwidthSample, PingRound, Record
+from qostui.ui.chart import (
+    WINDOW_NAMES,
+    bandwidth_lines,
+    bandwidth_series,
+    ping_lines,
+    ping_series,
+)
+from qostui.ui.keys import KEYS
+from qostui.ui.model import fmt_mbps, fmt_ms
+from qostui.ui.widgets.chart import ChartView
+from qostui.ui.widgets.header import HeaderBar
+
+if TYPE_CHECKING:
+    from qostui.ui.app import QostuiApp
+
+RICH_COLOR = {"gray": "bright_black"}  # plotext and Rich name some colours differently
+SCALE_NAMES = {"auto": "auto", "zero": "from zero", "log": "log"}
+
+
+class DetailScreen(Screen[None]):
+    CSS_PATH = "detail.tcss"
+    BINDINGS = [
+        Binding(k.keys, k.action, k.label, show=k.footer, key_display=k.shown)
+        for k in KEYS
+        if k.where == "detail"
+    ]
+
+    app: QostuiApp  # type: ignore[assignment]
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(id="detail")
+        self.kind = kind  # "target" | "interface"
+        self.key = key
+        self._rows: list[Record] = []
+        self._loaded_window = 0.0
+        self._last_draw = 0.0
+        self.loads = 0  # store reads done (tests wait on it)
+        self.draws = 0
+
+    @property
+    def label(self) -> str:
+        if self.kind == "interface":
+            return f"bandwidth {self.key}"
+        h = self.app.model.targets.get(self.key)
+        return h.label if h else self.key
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield Static(id="detail-title")
+        yield ChartView(id="chart")
+        yield Static(id="detail-summary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.refresh_header(self)
+        self.reload()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    # --- data --------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the window from the store (or the in-memory history when running without one)."""
+        self.query_one(ChartView).show_message(f"loading {WINDOW_NAMES[self.app.window_s]} of history…")
+        self._load(self.app.window_s)
+
+    @work(thread=True, exclusive=True, group="detail-load")
+    def _load(self, window_s: float) -> None:
+        until = self.app.now()
+        since = until - window_s
+        store = self.app.store
+        h = self.app.model.targets.get(self.key)
+        try:
+            if store is None:
+                rows: list[Record] = list(self._memory_rows())
+                rows = [r for r in rows if r.ts >= since]
+            elif self.kind == "interface":
+                rows = list(store.bandwidth(since=since, until=until + 1, interface=self.key))
+            else:
+                target = h.record_target if h else self.key
+                rows = list(store.ping_rounds(since=since, until=until + 1, target=target))
+        except Exception as exc:  # a store problem shows on the chart, it must not end the monitor
+            self.app.call_from_thread(self.query_one(ChartView).show_message, f"cannot read the store: {exc}")
+            return
+        self.app.call_from_thread(self._loaded, rows, window_s)
+
+    def _memory_rows(self) -> list[Record]:
+        model = self.app.model
+        if self.kind == "interface":
+            ih = model.interfaces.get(self.key)
+            return list(ih.samples) if ih else []
+        h = model.targets.get(self.key)
+        return list(h.rounds) if h else []
+
+    def _loaded(self, rows: list[Record], window_s: float) -> None:
+        self._rows = rows
+        self._loaded_window = window_s
+        self.loads += 1
+        self.redraw()
+
+    def records_arrived(self, records: list[Record]) -> None:
+        """Live rounds for this view are appended; the chart redraws when a new bucket is due."""
+        if not self._loaded_window:
+            return
+        mine = [
+            r
+            for r in records
+            if (self.kind == "interface" and isinstance(r, BandwidthSample) and r.interface == self.key)
+            or (self.kind == "target" and isinstance(r, PingRound) and self._is_mine(r))
+        ]
+        if not mine:
+            return
+        self._rows.extend(mine)
+        bucket_s = self.app.window_s / 300
+        if time.monotonic() - self._last_draw >= bucket_s:
+            self.redraw()
+
+    def _is_mine(self, r: PingRound) -> bool:
+        h = self.app.model.targets.get(self.key)
+        return r.target == (h.record_target if h else self.key) or r.target == self.key
+
+    def redraw(self) -> None:
+        self._last_draw = time.monotonic()
+        self.draws += 1
+        window_s = self.app.window_s
+        until = self.app.now()
+        since = until - window_s
+        # drop rows that left the window so a long-open view stays bounded
+        if self._rows and self._rows[0].ts < since:
+            self._rows = [r for r in self._rows if r.ts >= since]
+        chart = self.query_one(ChartView)
+        points = max(20, (chart.content_region.width or 76) * 2)
+        scale = self.app.y_scale
+        title = self.query_one("#detail-title", Static)
+        summary = self.query_one("#detail-summary", Static)
+        if self.kind == "interface":
+            bs = bandwidth_series([r for r in self._rows if isinstance(r, BandwidthSample)], since, until, points)
+            lines = bandwidth_lines(bs)
+        else:
+            ps = ping_series([r for r in self._rows if isinstance(r, PingRound)], since, until, points)
+            lines = ping_lines(ps, scale)
+        head = Text()
+        head.append(self.label, style="bold")
+        head.append(f"  {WINDOW_NAMES[window_s]} window", style="")
+        head.append(f"  scale {SCALE_NAMES[scale]}", style="")
+        head.append("   ")
+        for i, ln in enumerate(lines):
+            head.append("  " if i else "")
+            head.append("x" if ln.marker == "x" else "━", style=RICH_COLOR.get(ln.color, ln.color))
+            head.append(f" {ln.label}")
+        title.update(head)
+        if self.kind == "interface":
+            chart.show(lines, since=since, until=until, scale=scale, title="Mbps")
+            rx, tx = bs.rx_mbps, bs.tx_mbps
+            text = Text()
+            if rx:
+                text.append("rx ", style="green")
+                text.append(f"min/avg/max {fmt_mbps(min(rx))}/{fmt_mbps(sum(rx) / len(rx))}/{fmt_mbps(max(rx))} Mbps  ")
+                text.append("tx ", style="magenta")
+                text.append(f"min/avg/max {fmt_mbps(min(tx))}/{fmt_mbps(sum(tx) / len(tx))}/{fmt_mbps(max(tx))} Mbps")
+            summary.update(text)
+            return
+        chart.show(lines, since=since, until=until, scale=scale, title="RTT ms")
+        avgs = [v for v in ps.rtt_avg_ms if v is not None]
+        mins = [v for v in ps.rtt_min_ms if v is not None]
+        maxs = [v for v in ps.rtt_max_ms if v is not None]
+        text = Text()
+        text.append(f"{ps.rounds} rounds  ")
+        if avgs:
+            text.append(f"rtt min/avg/max {fmt_ms(min(mins))}/{fmt_ms(sum(avgs) / len(avgs))}/{fmt_ms(max(maxs))} ms  ")
+        loss = ps.loss_total_pct
+        text.append("loss ", style="dim")
+        text.append(f"{loss:.1f}%" if loss is not None else "-", style="red" if loss else "")
+        if ps.loss_ts:
+            text.append(f"  ({len(ps.loss_ts)} marked x)", style="red")
+        summary.update(text)

@@ -1,0 +1,85 @@
+"""Start-up health check: a wrong port, a bad token (401) and an unknown bucket (404) each give one
+clear line on stderr, and `qostui record` keeps recording locally (exit 0, rounds in the store)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from integration.vm import StubServer, free_port, qostui_env, write_config
+from qostui.store import Store
+
+pytestmark = pytest.mark.server
+
+TOKEN = "t0ps3cret-token-value"
+
+
+def record(config: Path, db: Path, seconds: float = 3.0) -> subprocess.CompletedProcess[str]:
+    env = qostui_env()
+    env["INFLUXDB_TOKEN"] = TOKEN
+    return subprocess.run(
+        [sys.executable, "-m", "qostui", "record", "--config", str(config), "--targets", "127.0.0.1",
+         "--interval", "0.5", "--duration", f"{seconds:g}s", "--db", str(db)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+def influx_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "influx" in line]
+
+
+def assert_recorded_locally(proc: subprocess.CompletedProcess[str], db: Path) -> None:
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    status = [line for line in proc.stdout.splitlines() if "127.0.0.1" in line]
+    assert len(status) >= 4, proc.stdout
+    assert all("influx retrying" in line for line in status[1:]), status  # the state is on the status line
+    with Store(db) as store:
+        assert len(store.ping_rounds()) >= 4
+        assert store.max_rowid("ping") > int(store.get_meta("influx.cursor.ping") or 0)  # kept for replay
+
+
+def test_wrong_port(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = record(write_config(tmp_path / "c.toml", url, host_tag="h"), tmp_path / "a.db")
+    lines = influx_lines(proc.stderr)
+    assert lines[0] == (
+        f"qostui: WARNING: influx: cannot reach {url} (connection refused); "
+        "recording continues locally and unsent points are replayed later"
+    ), proc.stderr
+    assert len([line for line in lines if "cannot reach" in line]) == 1, proc.stderr  # one line, not one per retry
+    assert_recorded_locally(proc, tmp_path / "a.db")
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        (
+            401,
+            "unauthorized access",
+            "rejected the token (HTTP 401: unauthorized access); set $INFLUXDB_TOKEN or influx.token_file "
+            "to a token that may write to bucket 'qostui-bucket'",
+        ),
+        (
+            404,
+            'bucket "qostui-bucket" not found',
+            "does not know org 'qostui-org' or bucket 'qostui-bucket' (HTTP 404: bucket \"qostui-bucket\" "
+            "not found); check influx.org and influx.bucket",
+        ),
+    ],
+)
+def test_server_refuses(tmp_path: Path, status: int, message: str, expected: str) -> None:
+    with StubServer(status, message) as stub:
+        proc = record(write_config(tmp_path / "c.toml", stub.url, host_tag="h"), tmp_path / "a.db")
+    problem_lines = [line for line in influx_lines(proc.stderr) if f"HTTP {status}" in line]
+    assert problem_lines == [
+        f"qostui: WARNING: influx: {stub.url} {expected}; recording continues locally and unsent points "
+        "are replayed later"
+    ], proc.stderr
+    assert TOKEN not in proc.stderr + proc.stdout
+    # the token did reach the server (so 401 means the server refused it, not that we sent none)
+    assert any(h.get("Authorization") == f"Token {TOKEN}" for _, _, h in stub.requests)
+    assert_recorded_locally(proc, tmp_path / "a.db")

@@ -1,0 +1,175 @@
+"""`qostui report --out DIR` end to end (subprocess): five PNGs that are not blank and a report.md.
+
+Stores: generated data (bandwidth with a daily cycle, pings of three targets) and the seed
+bandwidth CSV from ../shared (no pings: plots 4-5 must say "no latency data"). One test trains a
+real model for a few epochs first, so plots 1-3 show the model and its loss history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qostui.records import BandwidthSample, PingRound, ProbeState
+from qostui.store import Store
+
+PLOTS = ("actual_vs_predicted", "loss_history", "error_distribution", "correlation", "multi_target")
+DAY, STEP, T0 = 86400.0, 300.0, 1_750_032_000.0
+TARGETS = ("10.231.1.2", "10.231.2.2", "127.0.0.1")
+
+
+def fill_generated(path: Path, days: float = 3.0) -> None:
+    """Bandwidth with a daily cycle plus noise; three targets' pings following the same cycle."""
+    rng = np.random.default_rng(7)
+    records: list[object] = []
+    for i in range(int(days * DAY / STEP)):
+        ts = T0 + i * STEP + 1.0
+        phase = 2 * math.pi * (ts % DAY) / DAY
+        bw = max(0.0, 50 + 30 * math.sin(phase) + rng.normal(0, 4))
+        records.append(BandwidthSample(ts, "eth0", 0.9 * bw, 0.1 * bw, STEP))
+        for k, t in enumerate(TARGETS):
+            rtt = 10 + 5 * k + 3 * math.sin(phase) + rng.normal(0, 0.5)
+            loss = float(rng.choice([0, 0, 0, 20]))
+            records.append(PingRound(ts + 0.1 * k, t, t, "icmp", ProbeState.OK, 5, 5 - int(loss / 20), loss,
+                                     rtt - 1, rtt, rtt + 1, 0.5, rtt, rtt + 1, abs(rng.normal(1, 0.3)), 4.3))  # fmt: skip
+    store = Store(path)
+    try:
+        store.write(records)  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """Never the user's home: config and data directories in tmp."""
+    e = dict(os.environ)
+    e["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    e["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
+    e.pop("QOSTUI_CONFIG", None)
+    e["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return e
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "qostui.toml"
+    path.write_text(f'[forecast]\nmodel_dir = "{tmp_path / "models"}"\nepochs = 4\npatience = 2\n', encoding="utf-8")
+    return path
+
+
+def qostui(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qostui", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def check_outputs(out: Path) -> str:
+    """All five PNGs at full size and not blank; report.md links each and holds the metrics table."""
+    import matplotlib.image as mpimg
+
+    for stem in PLOTS:
+        path = out / f"{stem}.png"
+        assert path.is_file(), f"{path} missing"
+        img = mpimg.imread(path)
+        assert img.shape[0] >= 600 and img.shape[1] >= 1000, (stem, img.shape)
+        rgb = img[..., :3].reshape(-1, 3)
+        assert float(rgb.var()) > 0.0005, f"{stem} looks blank"
+        assert len(np.unique(rgb[:: max(1, len(rgb) // 50000)], axis=0)) > 10, f"{stem} has almost one colour"
+    text = (out / "report.md").read_text(encoding="utf-8")
+    for stem in PLOTS:
+        assert f"]({stem}.png)" in text, f"report.md does not link {stem}.png"
+    assert "| method | kind | MAE | RMSE | R² | sMAPE % | skill |" in text
+    assert "### Per horizon step" in text
+    return text
+
+
+def test_report_on_generated_store_without_model(tmp_path: Path, env: dict[str, str], config_file: Path) -> None:
+    pytest.importorskip("matplotlib")
+    db = tmp_path / "gen.db"
+    fill_generated(db)
+    out = tmp_path / "r"
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "report.md" in proc.stdout
+    text = check_outputs(out)
+    assert "No trained model" in text
+    for name in ("persistence", "seasonal_naive"):
+        assert f"| {name}" in text
+    assert "no latency data" not in text
+    assert not (Path(env["XDG_DATA_HOME"]) / "qostui").exists()  # nothing written outside tmp paths given
+
+
+def _seed_store(shared: Path, db: Path) -> None:
+    from qostui.interop import read_records
+
+    store = Store(db)
+    try:
+        store.write(read_records(shared / "seed_bandwidth_5min.csv", step_s=STEP))
+    finally:
+        store.close()
+
+
+def test_report_on_seed_bandwidth_store(shared_data: Path, tmp_path: Path, env: dict[str, str], config_file: Path) -> None:
+    pytest.importorskip("matplotlib")
+    db = tmp_path / "seed.db"
+    _seed_store(shared_data, db)
+    out = tmp_path / "r"
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(out), "--since", "30d")
+    assert proc.returncode == 0, proc.stderr
+    text = check_outputs(out)
+    assert text.count("no latency data") >= 2  # correlation and multi-target say so
+    assert "No trained model" in text and "ewm_log" in text
+    assert "no latency data" in proc.stderr
+
+    # The same file through --from (a throw-away store): same table.
+    out2 = tmp_path / "r2"
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(tmp_path / "unused.db"),
+                  "--from", str(shared_data / "seed_bandwidth_5min.csv"), "--out", str(out2))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text2 = check_outputs(out2)
+    table = [ln for ln in text.splitlines() if ln.startswith("| ")]
+    assert table == [ln for ln in text2.splitlines() if ln.startswith("| ")]
+    assert not (tmp_path / "unused.db").exists()
+
+
+@pytest.mark.slow
+def test_report_with_trained_model(tmp_path: Path, env: dict[str, str], config_file: Path) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("keras")
+    db = tmp_path / "gen.db"
+    fill_generated(db)
+    train = qostui(env, "train", "--config", str(config_file), "--db", str(db), "--epochs", "3", timeout=300)
+    assert train.returncode == 0, train.stderr
+    out = tmp_path / "r"
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = check_outputs(out)
+    assert "Model `lstm-" in text and "| **lstm** | model |" in text
+    assert "No trained model" not in text
+    # The report's table is `qostui evaluate`'s: same model, same data, same MAE.
+    ev = qostui(env, "evaluate", "--config", str(config_file), "--db", str(db), "--json")
+    assert ev.returncode == 0, ev.stderr
+    doc = json.loads(ev.stdout)
+    mae = next(m for m in doc["methods"] if m["name"] == "lstm")["overall"]["mae"]
+    row = next(ln for ln in text.splitlines() if ln.startswith("| **lstm**"))
+    assert float(row.split("|")[3]) == pytest.approx(mae, abs=0.006)
+
+
+def test_report_errors_are_one_line(tmp_path: Path, env: dict[str, str], config_file: Path) -> None:
+    missing = qostui(env, "report", "--config", str(config_file), "--db", str(tmp_path / "none.db"), "--out", str(tmp_path / "r"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "no store yet" in missing.stderr
+    assert not (tmp_path / "none.db").exists()
+    no_out = qostui(env, "report", "--config", str(config_file), "--db", str(tmp_path / "none.db"))
+    assert no_out.returncode == 2 and "--out" in no_out.stderr
+    bad_since = qostui(env, "report", "--config", str(config_file), "--out", str(tmp_path / "r"), "--since", "soon")
+    assert bad_since.returncode == 2 and "--since" in bad_since.stderr and "Traceback" not in bad_since.stderr
+    empty = tmp_path / "empty.db"
+    Store(empty).close()
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(empty), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 1 and "no bandwidth or ping data" in proc.stderr

@@ -1,0 +1,75 @@
+"""Shared helpers for the UI tests: configs, fixed records, screen text, waiting with a bound."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from textual.app import App
+from textual.pilot import Pilot
+
+from qostui.config import Config, parse_targets_arg
+from qostui.records import BandwidthSample, PingRound, ProbeState, Record
+
+LOOPBACK = "127.0.0.1,127.0.0.2,::1"
+T0 = 1_700_000_000.0  # fixed clock for snapshot records (2023-11-14 22:13:20 UTC)
+
+
+def live_config(db: Path, targets: str = LOOPBACK, *, interval_s: float = 0.5, count: int = 2) -> Config:
+    """A fast config against loopback only: small rounds, a tmp store, quick flushes."""
+    base = Config()
+    return base.with_overrides(
+        targets=parse_targets_arg(targets),
+        interval_s=interval_s,
+        probe=replace(base.probe, method="icmp", count=count, spacing_ms=20.0, timeout_ms=200.0),
+        store=replace(base.store, path=str(db), flush_interval_s=0.2),
+    )
+
+
+def offline_config(targets: str = LOOPBACK, *, history_rounds: int = 120) -> Config:
+    base = Config()
+    return base.with_overrides(
+        targets=parse_targets_arg(targets),
+        interval_s=1.0,
+        store=replace(base.store, path="/var/tmp/qostui-snapshot.db"),  # shown in the header only
+        ui=replace(base.ui, history_rounds=history_rounds),
+    )
+
+
+def fixed_records(n: int, targets: tuple[str, ...] = ("127.0.0.1", "127.0.0.2", "::1"), t0: float = T0) -> list[Record]:
+    """Deterministic rounds: a lossy second target, an unreachable third one near the end."""
+    out: list[Record] = []
+    for i in range(n):
+        ts = t0 + i
+        for j, target in enumerate(targets):
+            if j == 2 and i >= n - 3:
+                out.append(PingRound(ts=ts, target=target, address="", probe="icmp", state=ProbeState.NO_ROUTE,
+                                     sent=0, received=0, loss_pct=0.0, error="network unreachable"))
+                continue
+            lost = 1 if (j == 1 and i % 7 == 3) else 0
+            avg = 0.05 + 0.01 * (i % 5) + 0.02 * j
+            out.append(PingRound(
+                ts=ts, target=target, address=target, probe="icmp", state=ProbeState.OK, sent=5,
+                received=5 - lost, loss_pct=20.0 * lost, rtt_min_ms=avg - 0.02, rtt_avg_ms=avg,
+                rtt_max_ms=avg + 0.03 + 0.01 * (i % 3), rtt_mdev_ms=0.01, jitter_ms=0.01 + 0.002 * j,
+                mos=4.4, rtts_ms=(avg,) * (5 - lost) + (None,) * lost,
+            ))
+        out.append(BandwidthSample(ts=ts, interface="eth0", rx_mbps=10.0 + i % 10, tx_mbps=1.0 + (i % 4) * 0.5,
+                                   interval_s=1.0))
+    return out
+
+
+def screen_text(app: App) -> str:  # type: ignore[type-arg]
+    """What the terminal shows now, as plain text lines."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}\n{screen_text(pilot.app)}")
+        await pilot.pause(0.05)

@@ -1,0 +1,117 @@
+"""The real app, real probes to loopback, a real store file: driven with Textual's pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qostui.pipeline import Pipeline
+from qostui.store import Store
+from qostui.ui.app import QostuiApp
+from qostui.ui.keys import KEYS
+from qostui.ui.model import fmt_ms
+from qostui.ui.screens.detail import DetailScreen
+from qostui.ui.screens.help import HelpScreen
+from qostui.ui.screens.monitor import MonitorScreen
+from qostui.ui.widgets.chart import ChartView
+from qostui.ui.widgets.target_panel import TargetPanel
+from ui.helpers import live_config, screen_text, wait_for
+
+TARGETS = ("127.0.0.1", "127.0.0.2", "::1")
+
+
+async def test_monitor_live_loopback(db_path: Path) -> None:
+    config = live_config(db_path)
+    app = QostuiApp(config, pipeline=Pipeline(config), remember_theme=False)
+    try:
+        async with app.run_test(size=(100, 40)) as pilot:
+            # one panel per target, in config order
+            panels = list(app.screen.query(TargetPanel))
+            assert [p.key for p in panels] == list(TARGETS)
+            await wait_for(pilot, lambda: all(app.model.targets[t].last is not None for t in TARGETS), 10,
+                           "a first round for every target")
+            text = screen_text(app)
+            for t in TARGETS:
+                assert t in text
+            assert "rtt " in text and " ms" in text and "UP" in text
+
+            # values update after a round: a later round arrives and the panel shows its RTT
+            h = app.model.targets["127.0.0.1"]
+            first_ts = h.last.ts  # type: ignore[union-attr]
+            await wait_for(pilot, lambda: h.last is not None and h.last.ts > first_ts, 5, "a second round")
+            await pilot.pause(0.05)
+            assert h.last is not None and h.last.rtt_avg_ms is not None
+            assert f"rtt {fmt_ms(h.last.rtt_avg_ms)} ms" in panels[0].render().plain
+            assert len(h.rounds) >= 2
+
+            # keys move the selection
+            assert app.focused is panels[0]
+            await pilot.press("down")
+            assert app.focused is panels[1]
+            await pilot.press("j")
+            assert app.focused is panels[2]
+            await pilot.press("k", "up")
+            assert app.focused is panels[0]
+
+            # Enter opens the detail chart of the selected target (history read from the store)
+            await pilot.press("j", "enter")
+            assert isinstance(app.screen, DetailScreen) and app.screen.key == "127.0.0.2"
+            detail = app.screen
+            await wait_for(pilot, lambda: detail.loads >= 1, 5, "the detail chart to load")
+            await pilot.pause(0.05)
+            chart = detail.query_one(ChartView).text
+            assert "RTT ms" in chart and "┤" in chart  # a plotext chart with a y axis
+            loads = detail.loads
+            await pilot.press("s")
+            assert app.y_scale == "zero"
+            await pilot.press("w")
+            assert app.window_s == 3600.0
+            await wait_for(pilot, lambda: detail.loads > loads, 5, "the 1 h window to load")
+            assert "1 h window" in screen_text(app)
+            await pilot.press("escape")
+            assert isinstance(app.screen, MonitorScreen)
+
+            # ? lists every key
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.pause(0.05)
+            help_text = screen_text(app)
+            for k in KEYS:
+                assert k.shown in help_text, k
+            await pilot.press("escape")
+            assert isinstance(app.screen, MonitorScreen)
+
+            # p pauses probing
+            await pilot.press("p")
+            assert app.pipeline is not None and app.pipeline.collector.paused
+            assert "PAUSED" in screen_text(app)
+            await pilot.press("p")
+            assert not app.pipeline.collector.paused
+
+            seen = app.model.rounds_seen
+            await pilot.press("q")
+            await pilot.pause(0.05)
+        assert app.return_code == 0
+    finally:
+        app.stop_pipeline()
+    # q stopped the pipeline and flushed: the store holds at least every round the UI showed
+    with Store(db_path) as store:
+        stored = store.ping_rounds()
+    assert len(stored) >= seen >= 6
+    assert {r.target for r in stored} == set(TARGETS)
+
+
+async def test_reset_and_command_palette_actions(db_path: Path) -> None:
+    config = live_config(db_path)
+    app = QostuiApp(config, pipeline=Pipeline(config), remember_theme=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.model.targets["::1"].sent > 0, 10, "a round for ::1")
+            await pilot.press("r")
+            assert all(h.sent == 0 and h.min_ms is None for h in app.model.targets.values())
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for wanted in ("Pause probing", "Reset statistics", "Open detail", "Chart scale", "Chart window",
+                           "Help: all keys", "Quit", "Theme"):
+                assert wanted in titles
+            await pilot.press("q")
+    finally:
+        app.stop_pipeline()

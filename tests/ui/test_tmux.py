@@ -1,0 +1,54 @@
+"""The installed command in a real terminal (tmux, 80x24): three panels with live numbers, footer keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import need_tool
+from qostui.store import Store
+
+
+def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
+    tmux = need_tool("tmux")
+    socket = f"qostui-ui-test-{os.getpid()}"  # a private tmux server: never touches anyone else's
+    db = tmp_path / "tmux.db"
+    env_cmd = (
+        f"env XDG_CONFIG_HOME={tmp_path / 'cfg'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm-256color "
+        f"{sys.executable} -m qostui --targets 127.0.0.1,127.0.0.2,::1 --db {db} --interval 1"
+        f"; echo exit=$? > {tmp_path / 'status.txt'}"
+    )  # Textual draws on stderr, so it must stay the terminal: only the exit status goes to a file
+
+    def tm(*args: str, check: bool = True) -> str:
+        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=10,
+                              check=check).stdout
+
+    tm("new-session", "-d", "-x", "80", "-y", "24", "-s", "qostui", env_cmd)
+    try:
+        time.sleep(5)
+        screen = tm("capture-pane", "-p", "-t", "qostui")
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), screen
+        for target in ("127.0.0.1", "127.0.0.2", "::1"):
+            assert f"─ {target} ─" in screen or f"═ {target} ═" in screen, screen
+        live = re.findall(r"rtt (\d+\.\d+) ms\s+min/avg/max \d", screen)
+        assert len(live) == 3, screen
+        assert screen.count(" UP ") == 3, screen
+        assert "REC" in screen and "every 1s" in screen, screen
+        for key in ("q quit", "? help", "p pause", "Enter detail"):
+            assert key in screen, screen
+        # q quits cleanly and the store holds what was shown
+        tm("send-keys", "-t", "qostui", "q")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "qostui" in tm("list-sessions", check=False):
+            time.sleep(0.2)
+        assert "qostui" not in tm("list-sessions", check=False)
+    finally:
+        tm("kill-server", check=False)
+    assert (tmp_path / "status.txt").read_text().strip() == "exit=0"
+    with Store(db) as store:
+        assert len(store.ping_rounds()) >= 9

@@ -1,0 +1,148 @@
+"""Numpy inference matches Keras, is fast, and `qostui forecast` never imports TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qostui.forecast.infer import NumpyLSTM, weights_from_keras
+from qostui.forecast.model_store import load_model, save_model
+
+
+def random_weights(k: int = 3, u: int = 8, h: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "lstm_kernel": rng.normal(0, 0.4, (k, 4 * u)),
+        "lstm_recurrent_kernel": rng.normal(0, 0.4, (u, 4 * u)),
+        "lstm_bias": rng.normal(0, 0.1, 4 * u),
+        "dense_kernel": rng.normal(0, 0.4, (u, h)),
+        "dense_bias": rng.normal(0, 0.1, h),
+    }
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_numpy_lstm_matches_keras(activation: str) -> None:
+    from qostui.forecast.lstm import import_keras
+
+    keras = import_keras()
+    w = random_weights()
+    model = keras.Sequential(
+        [keras.Input(shape=(10, 3)), keras.layers.LSTM(8, activation=activation), keras.layers.Dense(4)]
+    )
+    model.set_weights([w[n] for n in ("lstm_kernel", "lstm_recurrent_kernel", "lstm_bias", "dense_kernel", "dense_bias")])
+    x = np.random.default_rng(3).normal(0, 1, (5, 10, 3)).astype(np.float32)
+    expected = np.asarray(model.predict(x, verbose=0))
+    got = NumpyLSTM(weights_from_keras(model.get_weights()), activation).predict(x)
+    assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_numpy_forecast_takes_well_under_5_ms() -> None:
+    m = NumpyLSTM(random_weights(k=3, u=32, h=12), "tanh")
+    x = np.zeros((1, 10, 3), dtype=np.float32)
+    m.predict(x)
+    t0 = time.perf_counter()
+    for _ in range(100):
+        m.predict(x)
+    per_call_ms = (time.perf_counter() - t0) / 100 * 1000
+    assert per_call_ms < 5.0
+
+
+def test_bad_weights_are_rejected() -> None:
+    w = random_weights()
+    del w["dense_bias"]
+    with pytest.raises(ValueError, match="dense_bias"):
+        NumpyLSTM(w)
+    with pytest.raises(ValueError, match="shape"):
+        NumpyLSTM(random_weights()).predict(np.zeros((1, 10, 5)))
+
+
+def saved_model_meta(k_features: list[str], horizon: int = 12) -> dict:
+    from qostui.forecast.dataset import Scaler
+
+    k = len(k_features)
+    return {
+        "kind": "lstm",
+        "architecture": {"units": 8, "activation": "tanh"},
+        "features": k_features,
+        "scaler": Scaler(True, np.zeros(k), np.ones(k)).to_dict(),
+        "step_s": 300.0,
+        "window": 10,
+        "horizon": horizon,
+        "max_gap_steps": 3,
+        "split": [0.64, 0.16, 0.2],
+        "baselines": [{"name": "persistence", "param": 0.0, "label": "persistence"}],
+        "uses": "lstm",
+        "verdict": "test model",
+    }
+
+
+def test_model_store_round_trip_and_latest(tmp_path: Path) -> None:
+    meta = saved_model_meta(["bandwidth_mbps"])
+    p1 = save_model(tmp_path, "lstm-a", meta, random_weights(k=1, h=12))
+    p2 = save_model(tmp_path, "lstm-a", meta, random_weights(k=1, h=12, seed=1))  # same id: suffixed
+    assert p1.name == "lstm-a" and p2.name == "lstm-a-2"
+    latest = load_model(tmp_path)
+    assert latest is not None and latest.model_id == "lstm-a-2" and latest.meta["model_id"] == "lstm-a-2"
+    assert latest.weights is not None and latest.weights["lstm_kernel"].shape == (1, 32)
+    assert load_model(tmp_path / "none") is None
+    (p2 / "meta.json").write_text("{broken")
+    with pytest.raises(Exception, match="unreadable model metadata"):
+        load_model(tmp_path)
+
+
+def test_forecast_command_does_not_import_tensorflow(tmp_path: Path) -> None:
+    """A saved model forecasts through `qostui forecast` in a fresh interpreter without TF or Keras."""
+    from qostui.records import BandwidthSample
+    from qostui.store import Store
+
+    models = tmp_path / "models"
+    save_model(models, "lstm-test", saved_model_meta(["bandwidth_mbps"]), random_weights(k=1, h=12))
+    db = tmp_path / "q.db"
+    t0 = 1_700_000_000.0
+    with Store(db) as store:
+        store.write([BandwidthSample(t0 + 300 * i, "eth0", 10.0 + i % 5, 1.0, 300.0) for i in range(40)])
+    (tmp_path / "c.toml").write_text(f'[forecast]\nmodel_dir = "{models}"\n')
+    code = (
+        "import json, sys, time\n"
+        "from qostui.cli import main\n"
+        "t0 = time.perf_counter()\n"
+        f"rc = main(['forecast', '--json', '--config', {str(tmp_path / 'c.toml')!r}, '--db', {str(db)!r}])\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules)\n"
+        "print(json.dumps({'rc': rc, 'heavy': heavy}))\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    lines = out.stdout.strip().splitlines()
+    assert out.returncode == 0, out.stderr
+    forecast = json.loads(lines[0])
+    status = json.loads(lines[-1])
+    assert status == {"rc": 0, "heavy": []}
+    assert forecast["model"] == "lstm-test" and forecast["method"] == "lstm"
+    assert [s["step"] for s in forecast["steps"]] == list(range(1, 13))
+    assert forecast["stored"] is True
+    with Store(db) as store:
+        stored = store.forecasts(model="lstm-test")
+    assert len(stored) == 12 and stored[0].ts == pytest.approx(t0 + 300 * 40)
+
+
+def test_forecaster_end_to_end_latency_under_5_ms(tmp_path: Path) -> None:
+    from qostui.config import ForecastConfig
+    from qostui.forecast.dataset import Series
+    from qostui.forecast.forecaster import Forecaster
+
+    save_model(tmp_path, "lstm-x", saved_model_meta(["bandwidth_mbps", "tod_sin", "tod_cos"]), random_weights(k=3, u=32, h=12))
+    fc = Forecaster.load(ForecastConfig(model_dir=str(tmp_path)))
+    series = Series.from_values(np.linspace(1, 50, 600), 300.0, 1_700_000_000.0)
+    fc.forecast(series)
+    t0 = time.perf_counter()
+    for _ in range(50):
+        result = fc.forecast(series)
+    assert (time.perf_counter() - t0) / 50 * 1000 < 5.0
+    assert len(result.forecasts) == 12 and all(f.predicted_mbps >= 0 for f in result.forecasts)

@@ -1,0 +1,258 @@
+"""The analytic plots' data, their terminal and PNG renderings, and report.md (no subprocess, no training).
+
+A real SQLite store is filled with generated data: bandwidth with a daily cycle, and pings of three
+targets whose RTT follows the same cycle (so bandwidth and RTT correlate strongly) and whose loss
+is random, plus one target whose loss is always 0 (a constant series: correlation undefined).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qostui.config import Config
+from qostui.forecast.dataset import prepare
+from qostui.forecast.source import series_from_store
+from qostui.forecast.training import evaluate_prepared, tuned_baselines
+from qostui.records import BandwidthSample, Forecast, PingRound, ProbeState
+from qostui.report import data as rd
+from qostui.report import markdown, terminal
+from qostui.store import Store
+
+DAY = 86400.0
+T0 = 1_750_032_000.0  # a UTC midnight
+STEP = 300.0
+TARGETS = ("10.231.1.2", "10.231.2.2", "127.0.0.1")
+
+
+def fill_generated(store: Store, days: float = 3.0, targets: tuple[str, ...] = TARGETS, seed: int = 1) -> None:
+    rng = np.random.default_rng(seed)
+    records: list[object] = []
+    for i in range(int(days * DAY / STEP)):
+        ts = T0 + i * STEP + 1.0
+        phase = 2 * math.pi * (ts % DAY) / DAY
+        bw = max(0.0, 50 + 30 * math.sin(phase) + rng.normal(0, 4))
+        records.append(BandwidthSample(ts, "eth0", 0.9 * bw, 0.1 * bw, STEP))
+        for k, t in enumerate(targets):
+            rtt = 10 + 5 * k + 3 * math.sin(phase) + rng.normal(0, 0.5)
+            loss = 0.0 if k == len(targets) - 1 else float(rng.choice([0, 0, 0, 20]))
+            received = 5 - int(loss / 20)
+            records.append(PingRound(ts + 0.1 * k, t, t, "icmp", ProbeState.OK, 5, received, loss, rtt - 1, rtt,
+                                     rtt + 1, 0.5, rtt, rtt + 1, abs(rng.normal(1, 0.3)), 4.3))  # fmt: skip
+    store.write(records)  # type: ignore[arg-type]
+
+
+def bandwidth_only(store: Store, days: float = 3.0) -> None:
+    records = []
+    for i in range(int(days * DAY / STEP)):
+        ts = T0 + i * STEP
+        records.append(BandwidthSample(ts, "imported", 40 + 20 * math.sin(2 * math.pi * i * STEP / DAY), 0.0, STEP))
+    store.write(records)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    cfg = Config()
+    return cfg.with_overrides(forecast=replace(cfg.forecast, model_dir=str(tmp_path / "models")))
+
+
+@pytest.fixture
+def store(db_path: Path) -> Store:
+    s = Store(db_path)
+    fill_generated(s)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+@pytest.fixture
+def bw_store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "bw.db")
+    bandwidth_only(s)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+# --- evaluation (plots 1-3 and the table) ----------------------------------------------------------
+
+
+def test_no_model_uses_best_baseline_and_matches_the_engine(store: Store, config: Config) -> None:
+    ev = rd.evaluation_data(store, config)
+    assert ev.ok and not ev.has_model and ev.method_kind == "baseline"
+    assert ev.method == ev.best_baseline
+    assert "no trained model" in ev.note and "no trained model" in ev.method_title
+    # The same table `qostui evaluate` prints: the engine's own functions on the same series.
+    prep = prepare(series_from_store(store, config.forecast), config.forecast)
+    engine = evaluate_prepared(prep, None, tuned_baselines(prep))
+    assert ev.evaluation is not None
+    assert [m.name for m in ev.evaluation.methods] == [m.name for m in engine.methods]
+    for mine, theirs in zip(ev.evaluation.methods, engine.methods, strict=True):
+        assert mine.overall["mae"] == pytest.approx(theirs.overall["mae"])
+    # The plotted forecasts are the scored ones: their MAE is the table's.
+    pred, truth = ev.predictions[ev.method], ev.truth
+    ok = np.isfinite(truth)
+    assert np.mean(np.abs(pred[ok] - truth[ok])) == pytest.approx(ev.evaluation.get(ev.method).overall["mae"])
+    # A daily cycle over 3 days: seasonal naive is available and beats persistence.
+    assert ev.evaluation.get("seasonal_naive").overall["mae"] < ev.evaluation.get("persistence").overall["mae"]
+
+
+def test_actual_vs_predicted_covers_the_test_part(store: Store, config: Config) -> None:
+    ev = rd.evaluation_data(store, config)
+    avp = rd.actual_vs_predicted(ev)
+    assert not avp.empty and "no trained model" in avp.title
+    actual, one, last = avp.lines[0], avp.lines[1], avp.lines[2]
+    assert actual.label == "actual" and one.label.endswith("+1 step") and last.label.endswith(f"+{ev.horizon} steps")
+    assert actual.ts[0] == ev.test_start_ts and actual.ts[-1] == ev.ts[-1]
+    # The +1 line holds each origin's first forecast at the origin's time.
+    idx = np.searchsorted(one.ts, ev.origin_ts)
+    np.testing.assert_allclose(one.values[idx], ev.predictions[ev.method][:, 0])
+    assert np.isnan(one.values).sum() < len(one.values)
+
+
+def test_stored_forecasts_are_drawn(store: Store, config: Config) -> None:
+    ev = rd.evaluation_data(store, config)
+    end = float(ev.ts[-1])
+    fcs = [Forecast(end, end + k * STEP, k, "baseline:x", 40.0 + k) for k in range(1, 4)]
+    fcs.append(Forecast(end, T0 - DAY, 1, "old", 1.0))  # before the test part: not drawn
+    avp = rd.actual_vs_predicted(ev, fcs)
+    pts = [ln for ln in avp.lines if ln.style == "points"]
+    assert len(pts) == 1 and list(pts[0].values) == [41.0, 42.0, 43.0]
+
+
+def test_error_distribution_matches_the_per_step_scores(store: Store, config: Config) -> None:
+    ev = rd.evaluation_data(store, config)
+    dist = rd.error_distribution(ev)
+    assert ev.evaluation is not None and not dist.empty
+    assert dist.counts.shape == (ev.horizon, rd.HIST_BINS)
+    np.testing.assert_array_equal(dist.counts.sum(axis=1), dist.n)  # clipped, nothing dropped
+    per_step = ev.evaluation.get(ev.method).per_step
+    np.testing.assert_allclose(dist.mae, [s["mae"] for s in per_step])
+    assert dist.selected_steps(4) == [1, 3, 6, 12]
+
+
+def test_loss_history_from_model_metadata(store: Store, config: Config) -> None:
+    ev = rd.evaluation_data(store, config)
+    none = rd.loss_history(ev)
+    assert none.empty and "no trained model" in none.note and ev.method in none.note
+    meta = {"training": {"history": [[0.5, 0.6], [0.3, 0.4], [0.2, 0.45]], "best_epoch": 2, "loss": "huber"}}
+    hist = rd.loss_history(replace(ev, model_id="lstm-x", model_meta=meta, method_kind="model"))
+    assert not hist.empty and hist.best_epoch == 2 and "lstm-x" in hist.title
+    np.testing.assert_allclose(hist.val_loss, [0.6, 0.4, 0.45])
+    np.testing.assert_allclose(hist.epochs, [1, 2, 3])
+
+
+def test_too_little_data_is_a_note_not_an_error(tmp_path: Path, config: Config) -> None:
+    s = Store(tmp_path / "small.db")
+    try:
+        s.write([BandwidthSample(T0 + i * STEP, "eth0", 10.0 + i, 0.0, STEP) for i in range(20)])
+        ev = rd.evaluation_data(s, config)
+        assert not ev.ok and "too little data" in ev.note
+        for plot in (rd.actual_vs_predicted(ev), rd.error_distribution(ev)):
+            assert plot.empty and "too little data" in plot.note
+    finally:
+        s.close()
+
+
+# --- correlation and multi-target (plots 4-5) -------------------------------------------------------
+
+
+def test_correlation_of_generated_features(store: Store, config: Config) -> None:
+    c = rd.correlation(store, config)
+    assert not c.empty and c.note == ""
+    assert c.names[0] == "bw" and len(c.names) == 1 + 3 * len(TARGETS)  # rtt, jitter, loss per target
+    m = c.matrix
+    assert m.shape == (len(c.names), len(c.names))
+    np.testing.assert_allclose(np.diag(m)[np.isfinite(np.diag(m))], 1.0)
+    np.testing.assert_allclose(m, m.T, equal_nan=True)
+    i = c.names.index(f"rtt {TARGETS[0]}")
+    assert m[0, i] > 0.8  # bandwidth and RTT follow the same daily cycle
+    j = c.names.index(f"loss {TARGETS[-1]}")
+    assert np.isnan(m[0, j]) and np.isnan(m[j, j])  # loss is always 0 there: r is undefined, not 0
+
+
+def test_plots_4_and_5_without_latency_say_so(bw_store: Store, config: Config) -> None:
+    c = rd.correlation(bw_store, config)
+    mt = rd.multi_target(bw_store, config)
+    assert c.empty and c.note == "no latency data"
+    assert mt.empty and mt.note == "no latency data"
+
+
+def test_multi_target_series(store: Store, config: Config) -> None:
+    mt = rd.multi_target(store, config)
+    assert [t.target for t in mt.targets] == sorted(TARGETS)
+    assert mt.step_s in rd.NICE_STEPS_S and len(mt.targets[0].ts) <= rd.MAX_TIME_POINTS + 1
+    for t in mt.targets:
+        assert len(t.ts) == len(t.rtt_avg_ms) == len(t.loss_pct)
+        assert np.nanmax(t.loss_pct) <= 100 and np.nanmin(t.rtt_avg_ms) > 0
+    means = [np.nanmean(t.rtt_avg_ms) for t in mt.targets]
+    assert means[0] < means[1] < means[2]  # 10, 15 and 20 ms by construction (sorted names keep the order)
+
+
+def test_since_limits_every_plot(store: Store, config: Config) -> None:
+    since = rd.since_from_latest(store, DAY)
+    assert since is not None
+    mt = rd.multi_target(store, config, since=since)
+    assert all(t.ts[0] >= since - mt.step_s for t in mt.targets)
+    full = rd.multi_target(store, config)
+    assert len(mt.targets[0].ts) < len(full.targets[0].ts) or mt.step_s < full.step_s
+
+
+def test_nice_step() -> None:
+    assert rd.nice_step(3600, 720) == 5.0
+    assert rd.nice_step(7 * DAY, 720) == 900.0
+    assert rd.nice_step(10, 720, min_step_s=1) == 1.0
+    assert rd.nice_step(401 * DAY, 100) == 5 * DAY  # beyond a day: whole days, rounded up
+
+
+# --- renderings ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_terminal_renderings_fit_their_size(store: Store, config: Config, size: tuple[int, int]) -> None:
+    width, height = size
+    report = rd.report_data(store, config)
+    for stem, plot in report.plots():
+        text = terminal.render(plot, width, height, color=False)
+        lines = text.split("\n")
+        assert len(lines) <= height, stem
+        assert max(len(ln) for ln in lines) <= width, stem
+        assert "\x1b[" not in text
+        assert len(set(text) - set(" \n")) > 5, stem  # something was drawn
+    avp = terminal.render(report.actual_vs_predicted, width, height, color=False)
+    assert "actual" in avp
+    corr = terminal.render(report.correlation, width, height, color=True)
+    assert "\x1b[" in corr and "+1.00" in corr
+
+
+def test_terminal_note_panel_for_missing_latency(bw_store: Store, config: Config) -> None:
+    text = terminal.render(rd.multi_target(bw_store, config), 60, 12, color=False)
+    lines = text.split("\n")
+    assert "no latency data" in text and len(lines) == 12 and all(len(ln) == 60 for ln in lines)
+
+
+def test_markdown_links_all_plots_and_holds_the_table(store: Store, config: Config) -> None:
+    report = rd.report_data(store, config)
+    images = {stem: f"{stem}.png" for stem, _ in report.plots()}
+    text = markdown.render_markdown(report, images)
+    for name in images.values():
+        assert f"]({name})" in text
+    assert "| method | kind | MAE | RMSE | R² |" in text
+    assert report.evaluation.best_baseline in text and "No trained model" in text
+    assert "### Per horizon step" in text and "| 12 | 1 h |" in text
+
+
+def test_png_is_written_and_not_blank(store: Store, config: Config, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+
+    from qostui.report import png
+
+    report = rd.report_data(store, config)
+    for stem, plot in report.plots()[3:]:  # the two cheapest; the CLI test draws all five
+        path = png.write_png(plot, tmp_path / f"{stem}.png")
+        img = mpimg.imread(path)
+        assert img.shape[0] == round(png.HEIGHT_IN * png.DPI) and img.shape[1] == round(png.WIDTH_IN * png.DPI)
+        assert float(img[..., :3].var()) > 0.001
