@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,18 @@ def bench_rtt(lab: Lab, delays_ms: list[float], rounds: int, count: int, spacing
                   f"{mean_ms - ping:+8.3f}" + ("" if received == sent else f"  ({sent - received} lost!)"))
 
 
+def bench_jitter(lab: Lab, delay_ms: float, jitter_ms: float, rounds: int, count: int, spacing_ms: float) -> None:
+    """Uniform +/-J ms jitter: expected RTT sd J/sqrt(3), expected RFC 3550-style jitter 2J/3."""
+    host = lab.add_host("jitter", delay_ms=delay_ms, jitter_ms=jitter_ms)
+    batches = qostui_rounds(host.address, rounds=rounds, count=count, spacing_ms=spacing_ms)
+    rtts = [x for b in batches for x in b[0].rtts_ms if x is not None]
+    jitters = [b[0].jitter_ms for b in batches if b[0].jitter_ms is not None]
+    print(f"\nJitter: delay {delay_ms:g} ms +/- {jitter_ms:g} ms uniform, {len(rtts)} probes")
+    print(f"  mean RTT {statistics.fmean(rtts):.3f} ms (set {delay_ms:g}), RTT sd {statistics.stdev(rtts):.3f} ms "
+          f"(expected {jitter_ms / math.sqrt(3):.3f}), qostui jitter {statistics.fmean(jitters):.3f} ms "
+          f"(expected {2 * jitter_ms / 3:.3f})")
+
+
 def bench_loss(lab: Lab, losses_pct: list[float], probes: int) -> None:
     count = min(200, probes)
     rounds = max(1, math.ceil(probes / count))
@@ -77,6 +90,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--spacing-ms", type=float, default=100.0)
     parser.add_argument("--loss-probes", type=int, default=400)
+    parser.add_argument("--jitter-ms", type=float, default=10.0, help="jitter of the jitter host (delay 50 ms)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("probe_accuracy: needs root (network namespaces, raw sockets)", file=sys.stderr)
@@ -86,6 +100,7 @@ def main() -> int:
     print(f"probe_accuracy: {os.cpu_count()} CPUs, load average {load:.2f} at start")
     with Lab() as lab:
         bench_rtt(lab, _floats(args.delays), args.rounds, args.count, args.spacing_ms)
+        bench_jitter(lab, 50.0, args.jitter_ms, args.rounds * 3, args.count, args.spacing_ms)
         bench_loss(lab, _floats(args.losses), args.loss_probes)
         hosts = list(lab.hosts)
     # Responders report how late their replies left (machine load shows up here, not in qostui).

@@ -127,13 +127,8 @@ def format_time(ts: float) -> str:
 
 
 def _show(value: object, width: int = 60) -> str:
-    text = (
-        value
-        if isinstance(value, str)
-        else ",".join(map(str, value))
-        if isinstance(value, list)
-        else str(value)
-    )
+    """A cell or row for an error message: one line, shortened."""
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     text = text.replace("\n", " ").replace("\r", " ")
     return repr(text if len(text) <= width else text[: width - 3] + "...")
 
@@ -196,6 +191,8 @@ def _convert(kind: str, name: str, value: Any) -> Any:
         raise ValueError("a number")
     if isinstance(value, bool):
         raise TypeError("a number")
+    if name in ("ts", "made_at") and isinstance(value, str):
+        return parse_time(value)  # epoch seconds or RFC 3339
     return float(value)
 
 

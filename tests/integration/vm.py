@@ -142,6 +142,8 @@ class StubServer:
         self.decide = decide  # body -> status, for tests that reject only some batches
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.accepted: list[bytes] = []  # bodies answered 204
+        self.query_csv: str | None = None  # when set: /api/v2/query answers 200 with this annotated CSV
+        self.bodies: list[bytes] = []  # every request body, in order
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -149,6 +151,15 @@ class StubServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length) if length else b""
                 stub.requests.append((self.command, self.path, dict(self.headers.items())))
+                stub.bodies.append(data)
+                if stub.query_csv is not None and self.path.startswith("/api/v2/query"):
+                    answer = stub.query_csv.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/csv; charset=utf-8")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
                 status = 204 if self.path.startswith("/ping") else stub.status
                 if stub.decide is not None and not self.path.startswith("/ping"):
                     status = stub.decide(data)

@@ -30,6 +30,7 @@ def test_delay_50ms_matches_setting_and_iputils_ping(lab: Lab) -> None:
     rounds = qostui_rounds(host.address, rounds=3, count=10, spacing_ms=100)
     mean_ms, sent, received = mean_rtt_ms(rounds)
     ping_ms, ping_loss_pct = ping_avg_ms(host.address, count=10, interval_s=0.2)
+    print(f"delay 50 ms: qostui mean {mean_ms:.3f} ms over {received} probes, iputils ping avg {ping_ms:.3f} ms")
     assert (sent, received) == (30, 30)
     assert all(batch[0].state is ProbeState.OK for batch in rounds)
     assert ping_loss_pct == 0.0
@@ -60,6 +61,7 @@ def test_loss_20pct_over_400_probes(lab: Lab) -> None:
     _, sent, received = mean_rtt_ms(rounds)
     assert sent == 400
     loss_pct = 100 * (sent - received) / sent
+    print(f"loss 20%: qostui {loss_pct:.2f}% over {sent} probes, nft dropped {host.dropped_packets()}")
     # Binomial sd at n=400, p=0.2 is 2%: the +/-8% window is four sd wide.
     assert 12.0 <= loss_pct <= 28.0, f"measured loss {loss_pct:.1f}% for 20% set"
     # Every probe nftables dropped is one qostui counted as lost, and no other probe was.
@@ -113,6 +115,8 @@ def test_bandwidth_meter_matches_iperf3_on_50mbit_link(lab: Lab) -> None:
     window = [s for t, s in samples if started + 1.5 <= t - s.interval_s and t <= finished - 0.5]
     assert len(window) >= 8, f"only {len(window)} meter samples in the window"
     meter_mbps = sum(s.rx_mbps * s.interval_s for s in window) / sum(s.interval_s for s in window)
+    print(f"tbf 50 Mbit: meter {meter_mbps:.3f} Mbps ({len(window)} samples), iperf3 receiver {iperf_mbps:.3f} Mbps, "
+          f"diff {100 * (meter_mbps - iperf_mbps) / iperf_mbps:+.2f}%")
     assert 40 < iperf_mbps <= 50.5, f"iperf3 {iperf_mbps:.2f} Mbps on a 50 Mbit link"
     assert abs(meter_mbps - iperf_mbps) <= 0.05 * iperf_mbps, f"meter {meter_mbps:.2f} vs iperf3 {iperf_mbps:.2f} Mbps"
     assert all(s.interface == host.root_ifname and s.rx_mbps >= 0 and s.tx_mbps >= 0 for _, s in samples)

@@ -115,3 +115,58 @@ async def test_reset_and_command_palette_actions(db_path: Path) -> None:
             await pilot.press("q")
     finally:
         app.stop_pipeline()
+
+
+async def test_theme_choice_is_remembered(tmp_path: Path) -> None:
+    from qostui.config import load_config
+    from ui.helpers import offline_config
+
+    app = QostuiApp(offline_config(), remember_theme=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not (tmp_path / "xdg-config" / "qostui" / "config.toml").exists()  # starting saves nothing
+        app.theme = "nord"
+        await pilot.pause(0.1)
+    assert load_config(None).ui.theme == "nord"  # conftest points XDG_CONFIG_HOME into tmp_path
+    again = QostuiApp(load_config(None), remember_theme=False)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert again.theme == "nord"
+
+
+async def test_unknown_theme_falls_back_with_a_warning() -> None:
+    from dataclasses import replace
+
+    from ui.helpers import offline_config
+
+    cfg = offline_config()
+    app = QostuiApp(replace(cfg, ui=replace(cfg.ui, theme="no-such-theme")), remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+        assert any("no-such-theme" in str(n.message) for n in app._notifications)
+
+
+async def test_mouse_and_many_targets_at_80x24() -> None:
+    """8 targets do not fit 24 rows: the list scrolls to the selection; clicks select, double clicks open."""
+    from ui.helpers import fixed_records, offline_config
+
+    targets = tuple(f"127.0.0.{i}" for i in range(1, 9))
+    app = QostuiApp(offline_config(",".join(targets)), remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.apply(fixed_records(30, targets))
+        await pilot.pause()
+        assert "127.0.0.8" not in screen_text(app)
+        await pilot.press(*["j"] * 7)
+        await pilot.pause()
+        assert app.focused is app.screen.query(TargetPanel)[7]
+        text = screen_text(app)
+        assert "═ 127.0.0.8 ═" in text  # scrolled into view, selected (double border)
+        assert all(len(line) <= 80 for line in text.splitlines())
+        panels = list(app.screen.query(TargetPanel))
+        visible = next(p for p in panels if p.region.y > 0 and p is not panels[7])
+        await pilot.click(visible)
+        assert app.focused is visible
+        await pilot.double_click(visible)
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen) and app.screen.key == visible.key

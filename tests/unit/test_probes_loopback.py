@@ -414,3 +414,28 @@ def test_destination_unreachable_reply_is_no_route(router_pair: str, tmp_path: P
         assert r["state"] == "no_route" and r["sent"] == 2, r
         assert "unreachable" in r["error"]
     assert tcp["state"] == "no_route" and tcp["probe"] == "tcp", tcp
+
+
+def test_silent_target_is_loss_and_the_round_ends_at_the_timeout(tmp_path: Path) -> None:
+    # Frames to a MAC nobody owns vanish: no reply, no error -> OK state, 100% loss.
+    need_root()
+    need_tool("unshare")
+    need_tool("ip")
+    setup = (
+        "ip link set lo up\n"
+        "ip link add qpa type veth peer name qpb\nip link set qpa up\nip link set qpb up\n"
+        "ip route add 10.231.252.0/24 dev qpa\n"
+        "ip neigh add 10.231.252.1 lladdr 02:00:00:00:00:01 dev qpa nud permanent\n"
+        "ip neigh add 10.231.252.2 lladdr 02:00:00:00:00:01 dev qpa nud permanent\n"
+    )
+    targets = [{"address": "10.231.252.1"}, {"address": "127.0.0.1"},
+               {"address": "10.231.252.2", "probe": "tcp", "tcp_port": 443}]
+    probe = {"count": 3, "spacing_ms": 50.0, "timeout_ms": 300.0, "method": "icmp"}
+    started = time.monotonic()
+    out = child_round(tmp_path, in_new_netns(setup), "raw", targets, probe)
+    elapsed = time.monotonic() - started
+    silent, ok, silent_tcp = out["rounds"]
+    for r in (silent, silent_tcp):
+        assert (r["state"], r["sent"], r["received"], r["rtts_ms"]) == ("ok", 3, 0, [None, None, None]), r
+    assert (ok["state"], ok["received"]) == ("ok", 3)
+    assert elapsed > 0.4  # last send at 100 ms, then the 300 ms timeout (plus interpreter start-up)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from qostui.config import Config
-from qostui.forecast.dataset import prepare
+from qostui.forecast.dataset import Scaler, prepare
 from qostui.forecast.source import series_from_store
 from qostui.forecast.training import evaluate_prepared, tuned_baselines
 from qostui.records import BandwidthSample, Forecast, PingRound, ProbeState
@@ -256,3 +256,86 @@ def test_png_is_written_and_not_blank(store: Store, config: Config, tmp_path: Pa
         img = mpimg.imread(path)
         assert img.shape[0] == round(png.HEIGHT_IN * png.DPI) and img.shape[1] == round(png.WIDTH_IN * png.DPI)
         assert float(img[..., :3].var()) > 0.001
+
+
+# --- a saved model (random weights: the numpy path, no Keras needed) ----------------------------------
+
+
+def _save_random_model(store: Store, config: Config, step_s: float | None = None) -> str:
+    from qostui.forecast.model_store import save_model
+
+    fc = config.forecast
+    prep = prepare(series_from_store(store, fc), fc)
+    k, u, H = len(prep.names), 4, fc.horizon
+    rng = np.random.default_rng(0)
+    weights = {
+        "lstm_kernel": rng.normal(0, 0.3, (k, 4 * u)), "lstm_recurrent_kernel": rng.normal(0, 0.3, (u, 4 * u)),
+        "lstm_bias": np.zeros(4 * u), "dense_kernel": rng.normal(0, 0.3, (u, H)), "dense_bias": np.zeros(H),
+    }  # fmt: skip
+    meta = {
+        "kind": "lstm", "features": prep.names, "scaler": prep.scaler.to_dict(), "step_s": step_s or fc.step_s,
+        "window": fc.sequence_length, "horizon": H, "max_gap_steps": fc.max_gap_steps, "split": list(fc.split),
+        "architecture": {"units": u, "activation": "tanh"}, "created": "2025-06-18T00:00:00Z",
+        "training": {"history": [[0.9, 1.0], [0.5, 0.7], [0.4, 0.75]], "best_epoch": 2, "epochs_run": 3, "loss": "huber"},
+    }  # fmt: skip
+    return save_model(fc.resolved_model_dir(), "lstm-test", meta, weights).name
+
+
+def test_saved_model_drives_plots_1_to_3(store: Store, config: Config) -> None:
+    from qostui.forecast.infer import NumpyLSTM
+    from qostui.forecast.model_store import load_model
+
+    model_id = _save_random_model(store, config)
+    report = rd.report_data(store, config)
+    ev = report.evaluation
+    assert ev.has_model and ev.method == "lstm" and ev.model_id == model_id
+    assert ev.evaluation is not None and ev.evaluation.model is not None
+    # Random weights have no skill: the report says so rather than presenting the model as good.
+    assert "does NOT beat" in ev.note
+    saved = load_model(config.forecast.resolved_model_dir())
+    assert saved is not None and saved.weights is not None
+    prep = prepare(series_from_store(store, config.forecast), config.forecast, names=saved.meta["features"],
+                   scaler=Scaler.from_dict(saved.meta["scaler"]))  # fmt: skip
+    origins = prep.origins("test")
+    expect = prep.scaler.inverse_bw(NumpyLSTM(saved.weights).predict(prep.inputs(origins)))
+    np.testing.assert_allclose(ev.predictions["lstm"], expect)
+    assert model_id in report.actual_vs_predicted.title and model_id in report.loss_history.title
+    labels = [ln.label for ln in report.actual_vs_predicted.lines]
+    assert "lstm +1 step" in labels and f"{ev.best_baseline} +1 step" in labels
+    assert report.loss_history.best_epoch == 2 and len(report.loss_history.epochs) == 3
+    text = markdown.render_markdown(report, {})
+    assert f"Model `{model_id}`" in text and "| **lstm** | model |" in text
+
+
+def test_model_with_another_step_falls_back_to_baselines(store: Store, config: Config) -> None:
+    _save_random_model(store, config, step_s=60.0)
+    ev = rd.evaluation_data(store, config)
+    assert ev.ok and not ev.has_model and "uses 60s steps" in ev.note
+
+
+def test_plot_1_shows_at_most_the_last_days(tmp_path: Path, config: Config) -> None:
+    s = Store(tmp_path / "long.db")
+    try:
+        bandwidth_only(s, days=20.0)  # test part: 4 days
+        ev = rd.evaluation_data(s, config)
+        avp = rd.actual_vs_predicted(ev)
+        span = avp.lines[0].ts[-1] - avp.lines[0].ts[0]
+        assert span <= rd.MAX_AVP_SPAN_S and "last 3 days of the test part" in avp.title
+        assert ev.origin_ts[0] < avp.lines[0].ts[0]  # the scores still cover the whole test part
+    finally:
+        s.close()
+
+
+def test_correlation_keeps_the_busiest_targets(tmp_path: Path, config: Config) -> None:
+    s = Store(tmp_path / "many.db")
+    try:
+        targets = tuple(f"10.231.{i}.2" for i in range(rd.MAX_CORR_TARGETS + 2))
+        fill_generated(s, days=0.5, targets=targets)
+        # one more target with a single round: it must be among the dropped ones
+        s.write([PingRound(T0 + 10, "10.231.99.2", "10.231.99.2", "icmp", ProbeState.OK, 1, 1, 0.0, rtt_avg_ms=5.0)])
+        c = rd.correlation(s, config)
+        shown = {n.split(" ", 1)[1] for n in c.names if n != "bw"}
+        assert len(shown) == rd.MAX_CORR_TARGETS and "10.231.99.2" not in shown
+        assert "3 more target(s)" in c.note
+    finally:
+        s.close()

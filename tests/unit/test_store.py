@@ -397,3 +397,57 @@ def test_store_import_stays_headless() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == ""
+
+
+# --- migrations and a second connection -----------------------------------------------------------
+
+
+def test_pending_migrations_apply_in_order_and_keep_data(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qostui.store.sqlite as sqlite_mod
+
+    with Store(db_path) as s:
+        s.write([ping(T0)])
+    extra = (
+        "ALTER TABLE event ADD COLUMN note TEXT NOT NULL DEFAULT ''; CREATE INDEX event_kind ON event (kind)"
+    )
+    monkeypatch.setattr(sqlite_mod, "MIGRATIONS", (*sqlite_mod.MIGRATIONS, extra))
+    monkeypatch.setattr(sqlite_mod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Store(db_path) as s:
+        assert s.schema_version == SCHEMA_VERSION + 1
+        assert s.ping_rounds() == [ping(T0)]
+    conn = sqlite3.connect(db_path)
+    assert "note" in [row[1] for row in conn.execute("PRAGMA table_info(event)")]
+    conn.close()
+
+
+def test_a_second_store_on_the_same_file_sees_commits(db_path: Path) -> None:
+    # as `qostui export` (another process) would while the recorder writes
+    with Store(db_path) as writer, Store(db_path) as reader:
+        writer.write([ping(T0)])
+        assert reader.ping_rounds() == [ping(T0)]
+        reader.write([ping(T0 + 1)])
+        assert writer.counts()["ping"] == 2
+
+
+def test_retention_keeps_imported_history(tmp_path: Path) -> None:
+    from qostui.records import BandwidthSample, PingRound, ProbeState
+
+    old = 1_000_000.0  # far older than any retention window
+    store = Store(tmp_path / "r.db", retention_days=0.0)
+    try:
+        store.write(
+            [
+                PingRound(old, "a", "a", "import", ProbeState.OK, 0, 0, 0.0, rtt_avg_ms=5.0),
+                PingRound(old, "a", "a", "icmp", ProbeState.OK, 1, 1, 0.0, rtt_avg_ms=5.0),
+                BandwidthSample(old, "imported", 1.0, 0.0, 300.0),
+                BandwidthSample(old, "eth0", 1.0, 0.0, 1.0),
+            ]
+        )
+        store.retention_days = 1.0
+        assert store.prune() == 2
+        assert [r.probe for r in store.ping_rounds()] == ["import"]
+        assert [b.interface for b in store.bandwidth()] == ["imported"]
+    finally:
+        store.close()

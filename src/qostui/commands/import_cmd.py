@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections import Counter
 
 from qostui.config import Config
@@ -57,7 +56,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     store = Store(db_path, retention_days=0.0)
     out = sys.stdout
     total_new = total_read = 0
-    oldest = float("inf")
     try:
         for path, result in results:
             groups: dict[tuple[str, str], list] = {}
@@ -67,7 +65,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if result.records:
                 lo = min(r.ts for r in result.records)
                 hi = max(r.ts for r in result.records)
-                oldest = min(oldest, lo)
                 span = f", {format_time(lo)} .. {format_time(hi)}"
             out.write(f"{path}: {FORMAT_NAMES[result.format]}, {len(result.records)} records{span}\n")
             for (kind, key), records in sorted(groups.items()):
@@ -88,11 +85,4 @@ def run(args: argparse.Namespace, config: Config) -> int:
         f"stored {total_new} new row(s) of {total_read} in {db_path} "
         f"(now {', '.join(f'{v} {k}' for k, v in counts.items())})\n"
     )
-    retention = config.store.retention_days
-    if retention > 0 and oldest < time.time() - retention * 86400:
-        print(
-            f"qostui: note: some imported rows are older than store.retention_days = {retention:g}; "
-            "the recorder and monitor will prune them (set retention_days = 0 in the config to keep them)",
-            file=sys.stderr,
-        )
     return 0

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_file", metavar="FILE", default=None,
                         help="report on a file `qostui import` reads instead of the store")  # fmt: skip
     parser.add_argument("--since", metavar="DURATION", default=None,
-                        help="only the last DURATION of the data, e.g. 7d or 12h (default: all of it)")  # fmt: skip
+                        help="only the last DURATION of the data, counted back from its newest record"
+                             " (e.g. 7d, 12h; default: all of it)")  # fmt: skip
     parser.add_argument("--model", metavar="ID", default=None, help="a saved model id (default: the latest)")
     parser.add_argument("--text", action="store_true", default=None,
                         help="also print the charts as text (as the TUI shows them)")  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from qostui.records import BandwidthSample, Event, Forecast, PingRound, Record
+from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
 
 PRECISION = "us"  # write precision used for every line; matches ts_us() below
 
@@ -97,23 +97,34 @@ def _tags(pairs: Iterable[tuple[str, str]]) -> str:
     return "".join(f",{k}={escape_tag(v)}" for k, v in pairs if v)
 
 
+_HEAD_CACHE: dict[tuple[str, str, str, str], str] = {}  # escaped "qos_ping,tags" per series
+
+
 def encode_ping(r: PingRound, host: str) -> str:
-    tags = _tags((("host", host), ("target", r.target), ("address", r.address), ("probe", r.probe)))
-    fields = []
-    for name in _PING_FLOATS:
-        text = _float(getattr(r, name))
-        if text is not None:
-            fields.append(f"{name}={text}")
-    fields.append(f"sent={int(r.sent)}i")
-    fields.append(f"received={int(r.received)}i")
-    mos = _float(r.mos)
-    if mos is not None:
-        fields.append(f"mos={mos}")
-    state = r.state.value if hasattr(r.state, "value") else str(r.state)
-    fields.append(f"state={escape_string_field(state)}")
+    # The hot path of the exporter (13 fields per round): the escaped series head is cached, and
+    # `v - v == 0` is the finiteness test (False for NaN and +-inf) without a function call.
+    key = (host, r.target, r.address, r.probe)
+    head = _HEAD_CACHE.get(key)
+    if head is None:
+        if len(_HEAD_CACHE) > 10_000:  # targets come and go; keep the cache bounded
+            _HEAD_CACHE.clear()
+        head = _HEAD_CACHE[key] = "qos_ping" + _tags(
+            (("host", host), ("target", r.target), ("address", r.address), ("probe", r.probe))
+        )
+    values = (
+        r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms, r.rtt_p50_ms, r.rtt_p95_ms, r.jitter_ms,
+        r.loss_pct,
+    )  # fmt: skip
+    fields = [f"{n}={float(v)!r}" for n, v in zip(_PING_FLOATS, values, strict=True) if v is not None and v - v == 0]
+    fields.append(f"sent={int(r.sent)}i,received={int(r.received)}i")
+    mos = r.mos
+    if mos is not None and mos - mos == 0:
+        fields.append(f"mos={float(mos)!r}")
+    state = r.state.value if isinstance(r.state, ProbeState) else str(r.state)
+    fields.append(f'state="{state}"' if state.isidentifier() else f"state={escape_string_field(state)}")
     if r.error:
         fields.append(f"error={escape_string_field(r.error)}")
-    return f"qos_ping{tags} {','.join(fields)} {ts_us(r.ts)}"
+    return f"{head} {','.join(fields)} {round(r.ts * 1_000_000)}"
 
 
 def encode_bandwidth(r: BandwidthSample, host: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from qostui.config import ForecastConfig
-from qostui.errors import QostuiError
+from qostui.errors import ConfigError, QostuiError
 from qostui.forecast.baselines import Baseline
 from qostui.forecast.dataset import (
     Scaler,
@@ -100,7 +100,7 @@ class Forecaster:
         max_h = self.horizon if self.saved is not None else self.cfg.horizon
         h = horizon or max_h
         if not 1 <= h <= max_h:
-            raise QostuiError(f"--horizon must be 1..{max_h} (the model's horizon), got {h}")
+            raise ConfigError(f"--horizon must be 1..{max_h} (the model's horizon), got {h}")
         if self.lstm is not None:
             x = latest_inputs(series, self.names, self.scaler, self.window, self.cfg.max_gap_steps)
             pred = self.scaler.inverse_bw(self.lstm.predict(x))[0, :h]

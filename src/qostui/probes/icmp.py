@@ -264,7 +264,7 @@ class IcmpEngine:
         payload_pad = bytes((0x40 + x) & 0xFF for x in range(max(0, payload_bytes - _TOKEN.size)))
         # (wire id, seq) -> probe; the wire id is 0 for dgram sockets (the kernel owns the id)
         pending: dict[tuple[int, int], _Probe] = {}
-        expiry: deque[tuple[int, tuple[int, int]]] = deque()
+        expiry: deque[tuple[int, tuple[int, int], _Probe]] = deque()
         timeout_ns = sched.timeout_ns
         bufsize = max(2048, payload_bytes + 1024)
 
@@ -284,8 +284,7 @@ class IcmpEngine:
                     return
                 except OSError as exc:
                     # a pending ICMP error (dgram sockets with IP_RECVERR) surfaces here once
-                    if not fs.raw:
-                        self._read_errqueue(fs, pending, outcomes, jobs)
+                    if not fs.raw and self._read_errqueue(fs, pending, outcomes, jobs):
                         continue
                     log.debug("recvmsg: %s", exc)
                     return
@@ -327,8 +326,9 @@ class IcmpEngine:
 
         def expire(now: int) -> None:
             while expiry and expiry[0][0] <= now:
-                _deadline, key = expiry.popleft()
-                pending.pop(key, None)
+                _deadline, key, probe = expiry.popleft()
+                if pending.get(key) is probe:  # not answered, and the key not reused since
+                    del pending[key]
 
         t0 = time.monotonic_ns()
         s = 0
@@ -365,8 +365,8 @@ class IcmpEngine:
                     s += 1
                     continue
                 outcomes[j].sent += 1
-                pending[key] = _Probe(j, i, real_ns, mono_ns, packed[j])
-                expiry.append((mono_ns + timeout_ns, key))
+                probe = pending[key] = _Probe(j, i, real_ns, mono_ns, packed[j])
+                expiry.append((mono_ns + timeout_ns, key, probe))
                 s += 1
                 sent_now += 1
                 if sent_now % 128 == 0:

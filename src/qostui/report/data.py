@@ -37,12 +37,23 @@ from qostui.forecast.training import MODEL_NAME, evaluate_prepared, tuned_baseli
 if TYPE_CHECKING:
     from qostui.store import Store
 
+# The five analytic plots: (file stem / view id, display name), in report order. The TUI's views use
+# the same ids, report.md the same names.
+PLOTS: tuple[tuple[str, str], ...] = (
+    ("actual_vs_predicted", "Actual vs predicted bandwidth"),
+    ("loss_history", "Training and validation loss"),
+    ("error_distribution", "Error distribution per horizon step"),
+    ("correlation", "Feature correlation"),
+    ("multi_target", "RTT and loss of all targets"),
+)
 PING_SERIES = ("rtt_avg_ms", "jitter_ms", "loss_pct")
 SHORT = {"bandwidth_mbps": "bw", "rtt_avg_ms": "rtt", "jitter_ms": "jitter", "loss_pct": "loss"}
 MAX_CORR_TARGETS = 8  # beyond this a heatmap's labels are unreadable; the busiest targets win
 MAX_TIME_POINTS = 720  # multi-target chart: about one point per pixel column of a PNG
 NICE_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 HIST_BINS = 30
+DAY_S = 86400.0
+MAX_AVP_SPAN_S = 3 * DAY_S  # plot 1 shows at most the last 3 days of the test part (scores use all of it)
 
 
 # --- evaluation on the test part (shared by plots 1-3 and the metrics table) ------------------------
@@ -129,20 +140,21 @@ def evaluation_data(
 ) -> EvaluationData:
     """Score the saved model (if any) and the baselines on the test part of the store's series.
 
-    With a saved model its own features, scaler, window, horizon and tuned baselines are used, so
-    on the data it was trained on the scores equal those in its metadata. Without one, baselines
-    are tuned on the validation part and the best on the test part stands in.
+    With a saved model its own features, scaler, window, horizon and split are used, so on the data
+    it was trained on the scores equal those in its metadata. Baselines are tuned on the validation
+    part of this data (as `qostui evaluate` does); without a model the best of them stands in.
     """
     fc = config.forecast
     if saved is None and use_saved:
         saved = load_saved_model(config)
+    skipped = ""
+    if saved is not None and abs(float(saved.meta.get("step_s", fc.step_s)) - fc.step_s) > 1e-9:
+        # A report still helps here: show the baselines and say why the model is not used.
+        skipped = (f"model {saved.model_id} uses {float(saved.meta['step_s']):g}s steps but forecast.step_s is"
+                   f" {fc.step_s:g}s, so plots show the best baseline")  # fmt: skip
+        saved = None
     if saved is not None:
         meta = saved.meta
-        if abs(float(meta.get("step_s", fc.step_s)) - fc.step_s) > 1e-9:
-            raise QostuiError(
-                f"model {saved.model_id} was trained with step {meta['step_s']:g}s but forecast.step_s is"
-                f" {fc.step_s:g}s; train again or set forecast.step_s back"
-            )
         fc = replace(
             fc,
             sequence_length=int(meta.get("window", fc.sequence_length)),
@@ -181,7 +193,7 @@ def evaluation_data(
         else:
             note = f"model {saved.model_id} has no weights (baseline-only)"
     else:
-        note = "no trained model: plots show the best baseline"
+        note = skipped or "no trained model: plots show the best baseline"
     evaluation = evaluate_prepared(prep, model, baselines, origins)
     predictions = _method_predictions(prep, model, baselines, origins)
     if model is not None:
@@ -250,7 +262,8 @@ def actual_vs_predicted(ev: EvaluationData, stored_forecasts: Sequence[Any] = ()
     if not ev.ok:
         return ActualVsPredicted("Actual vs predicted bandwidth", [], note=ev.note or "nothing to evaluate")
     H = ev.horizon
-    lo = ev.test_start_ts
+    lo = max(ev.test_start_ts, float(ev.ts[-1]) - MAX_AVP_SPAN_S)  # a long test part is unreadable
+    capped = lo > ev.test_start_ts
     sel = ev.ts >= lo
     grid = ev.ts[sel]
     lines = [Line("actual", grid, ev.actual_mbps[sel])]
@@ -269,7 +282,8 @@ def actual_vs_predicted(ev: EvaluationData, stored_forecasts: Sequence[Any] = ()
         if pts:
             arr = np.asarray(pts, dtype=float)
             lines.append(Line("stored forecasts", arr[:, 0], arr[:, 1], "points"))
-    title = f"Actual vs predicted bandwidth (test part): {ev.method_title}"
+    part = f"last {MAX_AVP_SPAN_S / DAY_S:g} days of the test part" if capped else "test part"
+    title = f"Actual vs predicted bandwidth ({part}): {ev.method_title}"
     return ActualVsPredicted(title, lines)
 
 
@@ -405,13 +419,25 @@ def _data_range(store: Store, since: float | None, until: float | None) -> tuple
     return (lo, hi) if hi >= lo else None
 
 
-def _busiest_targets(store: Store, since: float | None, until: float | None, limit: int) -> tuple[list[str], int]:
-    targets = store.targets()
-    if len(targets) <= limit:
-        return targets, 0
-    counts = {t: len(store.ping_rounds(since=since, until=until, target=t)) for t in targets}
-    chosen = sorted(targets, key=lambda t: (-counts[t], t))[:limit]
-    return sorted(chosen), len(targets) - limit
+def _target_columns(
+    store: Store, targets: Sequence[str], step: float, lo: float, hi: float, limit: int
+) -> tuple[list[tuple[str, str, np.ndarray]], int]:
+    """(series, target, values) for the `limit` targets with the most RTT bins; how many were left out."""
+    rtt: dict[str, np.ndarray] = {}
+    for t in targets:
+        _, v = store.resample("rtt_avg_ms", step, since=lo, until=hi, target=t)
+        rtt[t] = v
+    ranked = sorted(targets, key=lambda t: (-int(np.count_nonzero(np.isfinite(rtt[t]))), t))
+    chosen = sorted(ranked[:limit])
+    cols: list[tuple[str, str, np.ndarray]] = []
+    for t in chosen:
+        for name in PING_SERIES:
+            if name == "rtt_avg_ms":
+                v = rtt[t]
+            else:
+                _, v = store.resample(name, step, since=lo, until=hi, target=t)
+            cols.append((name, t, v))
+    return cols, max(len(targets) - limit, 0)
 
 
 def _pairwise_corr(cols: np.ndarray) -> np.ndarray:
@@ -437,22 +463,21 @@ def correlation(store: Store, config: Config, *, since: float | None = None, unt
     step = config.forecast.step_s
     title = f"Feature correlation (Pearson r, {_fmt_step(step)} steps)"
     span = _data_range(store, since, until)
-    targets, dropped = _busiest_targets(store, since, until, MAX_CORR_TARGETS)
     if span is None:
         return Correlation(title, [], np.zeros((0, 0)), 0, step, note="no data")
     lo, hi = span[0], span[1] + step  # include the newest sample's bin
+    targets = store.targets()
     names: list[str] = []
     cols: list[np.ndarray] = []
     _, bw = store.resample("bandwidth_mbps", step, since=lo, until=hi)
     if not np.isnan(bw).all():
         names.append("bw")
         cols.append(bw)
-    for t in targets:
-        for s in PING_SERIES:
-            _, v = store.resample(s, step, since=lo, until=hi, target=t)
-            if len(v) and not np.isnan(v).all():
-                names.append(f"{SHORT[s]} {t}")
-                cols.append(v)
+    target_cols, dropped = _target_columns(store, targets, step, lo, hi, MAX_CORR_TARGETS)
+    for series, t, v in target_cols:
+        if len(v) and not np.isnan(v).all():
+            names.append(f"{SHORT[series]} {t}")
+            cols.append(v)
     note = ""
     if not targets or len(names) == sum(n == "bw" for n in names):
         note = "no latency data"
@@ -541,7 +566,7 @@ class ReportData:
     made_at: float = field(default_factory=time.time)
 
     def plots(self) -> list[tuple[str, Any]]:
-        """(file stem, plot data) in report order."""
+        """(file stem, plot data) in report order; PLOTS gives their display names."""
         return [
             ("actual_vs_predicted", self.actual_vs_predicted),
             ("loss_history", self.loss_history),

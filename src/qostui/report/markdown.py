@@ -8,15 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qostui.forecast.evaluate import Evaluation
-from qostui.report.data import ReportData
+from qostui.report.data import PLOTS, ReportData
 
-PLOT_TITLES = {
-    "actual_vs_predicted": "Actual vs predicted bandwidth",
-    "loss_history": "Training and validation loss",
-    "error_distribution": "Error distribution per horizon step",
-    "correlation": "Feature correlation",
-    "multi_target": "RTT and loss of all targets",
-}
+PLOT_TITLES = dict(PLOTS)
 
 
 def _iso(ts: float | None) -> str:

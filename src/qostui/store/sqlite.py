@@ -135,6 +135,10 @@ def _range_where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+# Rows that retention never prunes (imported history).
+_KEEP_ON_PRUNE = {"ping": " AND probe != 'import'", "bandwidth": " AND interface != 'imported'"}
+
+
 class Store:
     """Records in, records and resampled series out. See module docstring for the rules."""
 
@@ -265,7 +269,11 @@ class Store:
         return added
 
     def prune(self, now: float | None = None) -> int:
-        """Delete rows older than retention_days (by ts); returns how many. 0 keeps everything."""
+        """Delete recorded rows older than retention_days (by ts); returns how many. 0 keeps everything.
+
+        Imported history (probe 'import', interface 'imported') is kept: the user brought it in on
+        purpose, and it is usually older than the retention window.
+        """
         self._last_prune = time.monotonic()
         if self.retention_days <= 0:
             return 0
@@ -275,8 +283,9 @@ class Store:
             conn = self._live()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for table in TABLES.values():
-                    deleted += conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,)).rowcount
+                for kind, table in TABLES.items():
+                    keep = _KEEP_ON_PRUNE.get(kind, "")
+                    deleted += conn.execute(f"DELETE FROM {table} WHERE ts < ?{keep}", (cutoff,)).rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

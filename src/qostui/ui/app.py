@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from qostui.config import Config
-from qostui.records import Record
+from qostui.records import BandwidthSample, PingRound, Record
 from qostui.ui.chart import SCALES, WINDOW_NAMES, WINDOWS_S
 from qostui.ui.keys import KEYS
 from qostui.ui.model import Changes, MonitorModel
@@ -156,12 +156,14 @@ class QostuiApp(App[int]):
         changes = self.model.ingest(records)
         self.batches_applied += 1
         self.records_applied += len(records)
-        if records:
-            self._latest_ts = max(self._latest_ts, max(r.ts for r in records if hasattr(r, "ts")))
+        measured = [r.ts for r in records if isinstance(r, (PingRound, BandwidthSample))]
+        if measured:  # forecasts carry future times: they must not move the offline clock
+            self._latest_ts = max(self._latest_ts, max(measured))
         for screen in self.screen_stack:
-            if isinstance(screen, MonitorScreen) and changes:
-                screen.records_changed(changes)
-            elif isinstance(screen, DetailScreen):
+            if isinstance(screen, MonitorScreen):
+                if changes:
+                    screen.records_changed(changes)
+            elif hasattr(screen, "records_arrived"):  # detail, and later views (training, forecast)
                 screen.records_arrived(records)
         return changes
 
@@ -247,6 +249,21 @@ class QostuiApp(App[int]):
         if isinstance(self.screen, DetailScreen):
             self.pop_screen()
         self.push_screen(DetailScreen(kind, key))
+
+    # Further full-screen views register here (the training and forecast screens of issue 5):
+    #   QostuiApp.VIEWS["training"] = lambda app: TrainingScreen(app)
+    #   and a row in ui/keys.py: Key("t", "t", "app.open_view('training')", "...", "everywhere")
+    # A view that defines records_arrived(records) gets every record batch while it is open.
+    VIEWS: ClassVar[dict[str, Callable[[QostuiApp], Screen[Any]]]] = {}
+
+    def action_open_view(self, name: str) -> None:
+        factory = self.VIEWS.get(name)
+        if factory is None:
+            self.notify(f"the {name} view is not available in this build", severity="warning")
+            return
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        self.push_screen(factory(self))
 
     def action_open_selected(self) -> None:
         screen = self.screen

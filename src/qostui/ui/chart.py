@@ -211,6 +211,8 @@ def _rel(xs: Sequence[float], until: float) -> list[float]:
 def _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels) -> str:  # type: ignore[no-untyped-def]
     f = plt.figure
     f.clear()
+    if hasattr(plt, "terminal"):
+        plt.terminal.limit(False, False)  # the widget decides the size, not the process's terminal
     f.plot_size(width, height)
     f.theme("simple")
     if title:
@@ -242,6 +244,7 @@ def _render_v6(plt, lines, width, height, since, until, scale, title, ylim, tick
 
 def _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels) -> str:  # type: ignore[no-untyped-def]  # pragma: no cover
     plt.clf()
+    plt.limit_size(False, False)
     plt.plotsize(width, height)
     plt.theme("clear")
     if title:

@@ -1,6 +1,7 @@
 """Every key of the monitor in one table: bindings, the help screen and the palette read it.
 
-A later screen (training `t`, forecast `f`) adds its row here and a binding on the app.
+A later screen (training `t`, forecast `f`) adds its row here with the action
+"app.open_view('<name>')" and registers its factory in `QostuiApp.VIEWS` (see app.py).
 """
 
 from __future__ import annotations

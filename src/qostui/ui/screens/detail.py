@@ -113,6 +113,9 @@ class DetailScreen(Screen[None]):
         return list(h.rounds) if h else []
 
     def _loaded(self, rows: list[Record], window_s: float) -> None:
+        # The store lags the screen by up to one flush: add what the ring buffer has beyond it.
+        last_ts = rows[-1].ts if rows else self.app.now() - window_s
+        rows.extend(r for r in self._memory_rows() if r.ts > last_ts)
         self._rows = rows
         self._loaded_window = window_s
         self.loads += 1
@@ -128,6 +131,9 @@ class DetailScreen(Screen[None]):
             if (self.kind == "interface" and isinstance(r, BandwidthSample) and r.interface == self.key)
             or (self.kind == "target" and isinstance(r, PingRound) and self._is_mine(r))
         ]
+        if self._rows:  # the load may already hold these (read while they were being stored)
+            last_ts = self._rows[-1].ts
+            mine = [r for r in mine if r.ts > last_ts]
         if not mine:
             return
         self._rows.extend(mine)

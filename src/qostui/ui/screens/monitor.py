@@ -10,9 +10,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from qostui.ui.chart import ping_lines, ping_series
 from qostui.ui.keys import KEYS
 from qostui.ui.model import Changes
 from qostui.ui.widgets.bandwidth_panel import BandwidthPanel
+from qostui.ui.widgets.chart import ChartView
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.target_panel import OpenDetail, Panel, TargetPanel
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from qostui.ui.app import QostuiApp
 
 PANEL_MIN_WIDTH = 78  # one more column of panels for every this many terminal columns
+PREVIEW_MIN_HEIGHT = 36  # taller terminals also show a chart of the selected target
 
 
 class MonitorScreen(Screen[None]):
@@ -46,6 +49,7 @@ class MonitorScreen(Screen[None]):
                 self._panels[h.key] = panel
                 yield panel
             yield BandwidthPanel(model.interfaces, enabled=model.config.bandwidth.enabled, id="bandwidth")
+        yield ChartView(id="preview")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -59,6 +63,30 @@ class MonitorScreen(Screen[None]):
         if columns != self._columns:
             self._columns = columns
             self.query_one("#panels").styles.grid_size_columns = columns
+        roomy = self.size.height >= PREVIEW_MIN_HEIGHT
+        if roomy != self.has_class("-roomy"):
+            self.set_class(roomy, "-roomy")
+            self.update_preview()
+
+    # --- the preview chart (big terminals only): the selected target's ring buffer, no store reads
+    def update_preview(self) -> None:
+        if not self.has_class("-roomy"):
+            return
+        chart = self.query_one("#preview", ChartView)
+        key = self.selected_key
+        h = self.app.model.targets.get(key) if key else None
+        if h is None or not h.rounds:
+            chart.show_message("select a target to see its recent rounds here" if h is None else "waiting for rounds…")
+            return
+        rounds = list(h.rounds)
+        until = rounds[-1].ts
+        since = min(rounds[0].ts, until - self.app.config.interval_s * len(rounds))
+        series = ping_series(rounds, since, until, max(20, (chart.content_region.width or 80) * 2))
+        title = f"{h.label}: RTT ms, last {len(rounds)} rounds (Enter: full detail)"
+        chart.show(ping_lines(series, "auto"), since=since, until=until, scale="auto", title=title)
+
+    def on_descendant_focus(self) -> None:
+        self.update_preview()
 
     # --- updates (once per round batch) ------------------------------------------------------
     def records_changed(self, changes: Changes) -> None:
@@ -73,11 +101,14 @@ class MonitorScreen(Screen[None]):
                 self.query_one("#panels").mount(panel, before="#bandwidth")
         if changes.interfaces:
             self.query_one(BandwidthPanel).update_view()
+        if self.selected_key in changes.targets:
+            self.update_preview()
 
     def refresh_all(self) -> None:
         for panel in self._panels.values():
             panel.update_view()
         self.query_one(BandwidthPanel).update_view()
+        self.update_preview()
 
     # --- keys --------------------------------------------------------------------------------
     def _move(self, step: int) -> None:
