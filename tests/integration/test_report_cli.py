@@ -93,9 +93,12 @@ def test_report_on_generated_store_without_model(tmp_path: Path, env: dict[str, 
     db = tmp_path / "gen.db"
     fill_generated(db)
     out = tmp_path / "r"
-    proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(out))
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(out), "--text")
     assert proc.returncode == 0, proc.stderr
     assert "report.md" in proc.stdout
+    # --text: the same five charts as the TUI shows them (plotext), no colour codes when piped
+    assert "Actual vs predicted" in proc.stdout and "Feature correlation" in proc.stdout
+    assert "RTT and loss per target" in proc.stdout and "\x1b[" not in proc.stdout
     text = check_outputs(out)
     assert "No trained model" in text
     for name in ("persistence", "seasonal_naive"):
@@ -173,3 +176,23 @@ def test_report_errors_are_one_line(tmp_path: Path, env: dict[str, str], config_
     Store(empty).close()
     proc = qostui(env, "report", "--config", str(config_file), "--db", str(empty), "--out", str(tmp_path / "r"))
     assert proc.returncode == 1 and "no bandwidth or ping data" in proc.stderr
+
+
+def test_report_without_matplotlib_says_how_to_install(tmp_path: Path, env: dict[str, str], config_file: Path) -> None:
+    db = tmp_path / "gen.db"
+    fill_generated(db, days=0.5)
+    out = tmp_path / "r"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"  # makes `import matplotlib` fail like an absent package
+        "from qostui.cli import main\n"
+        f"sys.exit(main(['report', '--config', {str(config_file)!r}, '--db', {str(db)!r}, '--out', {str(out)!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 1
+    assert "pip install 'qostui[report]'" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert not out.exists()
+    # --out naming a file
+    f = tmp_path / "a-file"
+    f.write_text("x", encoding="utf-8")
+    proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(f))
+    assert proc.returncode == 1 and "not a directory" in proc.stderr

@@ -84,6 +84,10 @@ def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | Non
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # A signal writes a byte here, so select() returns at once instead of after its timeout.
+    wake_r, wake_w = socket.socketpair()
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
     print("ready", flush=True)
 
     pending: list[tuple[float, int, bytes, str]] = []  # (due monotonic, tie-breaker, reply, address)
@@ -95,8 +99,10 @@ def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | Non
         if now > deadline or os.getppid() != parent:  # bounded, and never outlives the lab
             break
         wait_s = 1.0 if not pending else max(0.0, pending[0][0] - now - SPIN_S)
-        readable, _, _ = select.select([sock], [], [], min(wait_s, 1.0))
-        if readable:
+        readable, _, _ = select.select([sock, wake_r], [], [], min(wait_s, 1.0))
+        if stop:
+            break
+        if sock in readable:
             while True:
                 try:
                     packet, ancdata, _flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(16))
@@ -126,6 +132,9 @@ def serve(delay_ms: float, jitter_ms: float, max_seconds: float, seed: int | Non
             except OSError as exc:  # the prober's side went away: keep serving others
                 print(f"send to {address} failed: {exc}", file=sys.stderr, flush=True)
     sock.close()
+    signal.set_wakeup_fd(-1)
+    wake_r.close()
+    wake_w.close()
     if sent:
         print(f"replies {sent}, late mean {late_total_s / sent * 1e3:.3f} ms, max {late_max_s * 1e3:.3f} ms",
               file=sys.stderr, flush=True)

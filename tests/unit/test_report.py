@@ -221,6 +221,8 @@ def test_terminal_renderings_fit_their_size(store: Store, config: Config, size: 
         assert max(len(ln) for ln in lines) <= width, stem
         assert "\x1b[" not in text
         assert len(set(text) - set(" \n")) > 5, stem  # something was drawn
+        colored = terminal.render(plot, width, height, color=True)
+        assert "\x1b[" in colored or plot.empty, stem
     avp = terminal.render(report.actual_vs_predicted, width, height, color=False)
     assert "actual" in avp
     corr = terminal.render(report.correlation, width, height, color=True)
@@ -339,3 +341,16 @@ def test_correlation_keeps_the_busiest_targets(tmp_path: Path, config: Config) -
         assert "3 more target(s)" in c.note
     finally:
         s.close()
+
+
+def test_decimate_keeps_gaps_and_spikes() -> None:
+    xs = np.arange(1000, dtype=float)
+    ys = np.ones(1000)
+    ys[500] = 100.0  # a loss spike
+    ys[800:900] = np.nan  # a gap
+    x, y = terminal.decimate(xs, ys, 100, "max")
+    assert len(x) == 100 and np.nanmax(y) == 100.0 and np.isnan(y).sum() == 10
+    x, y = terminal.decimate(xs, ys, 100)
+    assert np.nanmax(y) < 100.0  # the mean smooths it
+    same = terminal.decimate(xs[:50], ys[:50], 100)
+    assert len(same[0]) == 50

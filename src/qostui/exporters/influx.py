@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -269,6 +270,7 @@ class InfluxWriter:
         self._cursors: dict[str, int] = {}
         self._drain_deadline = 0.0
         self._agent_line: str | None = None
+        self._pool: ThreadPoolExecutor | None = None  # one thread posting while the next batch is encoded
 
     def __repr__(self) -> str:
         return f"InfluxWriter(url={self.config.url!r}, bucket={self.config.bucket!r}, state={self.state!r})"
@@ -328,6 +330,8 @@ class InfluxWriter:
             self._thread.join(drain_timeout_s + self.config.timeout_ms / 1000 + 5)
             if self._thread.is_alive():
                 log.warning("influx: writer did not stop in time; unsent points stay queued in the store")
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         if self._transport is not None:
             try:
                 self._transport.close()
@@ -469,32 +473,22 @@ class InfluxWriter:
         self._refresh_backlog()
 
     # --- sending -----------------------------------------------------------------------------
-    def _read_batch(self) -> list[tuple[str, int, Record]]:
-        """Up to batch_size pending rows over all kinds, merged by time (per kind in rowid order)."""
+    def _read_batch(self, cursors: dict[str, int]) -> list[tuple[str, int, Record]]:
+        """Up to batch_size rows after `cursors` over all kinds, merged by time (per kind in rowid order)."""
         streams = []
         for kind in KINDS:
-            rows = self.store.read_after(kind, self._cursors.get(kind, 0), self.batch_size)
+            rows = self.store.read_after(kind, cursors.get(kind, 0), self.batch_size)
             if rows:
                 streams.append([(_order_key(rec), kind, rowid, rec) for rowid, rec in rows])
         merged = streams[0] if len(streams) == 1 else list(heapq.merge(*streams, key=lambda item: item[0]))
         return [(kind, rowid, rec) for _, kind, rowid, rec in merged[: self.batch_size]]
 
-    def _send_batch(self) -> tuple[int, bool]:
-        """Send one batch; advance cursors past what the server took. -> (rows done, more pending)."""
+    def _prepare(self, cursors: dict[str, int]) -> _Batch:
+        """Read and encode the next batch after `cursors`."""
         try:
-            self._enforce_backlog_bound()
-            rows = self._read_batch()
+            rows = self._read_batch(cursors)
         except Exception as exc:  # store locked or closing: try again later, never lose the thread
             raise _Failed(Problem("store", 0, f"cannot read the local store ({exc})")) from None
-        if self._agent_line is not None:
-            # The start-up point did not get through: it goes first, on its own, once the server answers.
-            self._write_lines([self._agent_line])
-            self._agent_line = None
-            wrote = True
-        else:
-            wrote = False
-        if not rows:
-            return (1 if wrote else 0), False
         lines: list[str] = []
         ends: list[int] = []  # ends[i]: how many rows are done once line i is done
         for i, (kind, rowid, record) in enumerate(rows):
@@ -506,15 +500,82 @@ class InfluxWriter:
                 self.rejected_points += 1
                 if ends:
                     ends[-1] = i + 1
-        done_lines = self._write_lines(lines)
-        done_rows = ends[done_lines - 1] if done_lines else (len(rows) if not lines else 0)
+        return _Batch(rows, lines, ends, more=len(rows) >= self.batch_size)
+
+    def _commit(self, batch: _Batch, done_lines: int) -> int:
+        """Move the cursors past the rows whose lines the server took; -> rows done."""
+        if done_lines:
+            done_rows = batch.ends[done_lines - 1]
+        else:
+            done_rows = len(batch.rows) if not batch.lines else 0
         new: dict[str, int] = {}
-        for kind, rowid, _ in rows[:done_rows]:
+        for kind, rowid, _ in batch.rows[:done_rows]:
             new[kind] = rowid
         if new:
             self._save_cursors(new)
+        return done_rows
+
+    def _post(self, lines: list[str]) -> None:
+        assert self._transport is not None
+        self._transport.write("\n".join(lines))
+
+    def _send_batch(self, max_batches: int = 20) -> tuple[int, bool]:
+        """Send pending rows, up to `max_batches` batches. -> (rows done, more pending).
+
+        Pipelined: while one batch is on the wire (its own thread; the HTTP wait releases the GIL),
+        the next one is read and encoded after the in-flight batch's rows. Cursors still move only
+        after each batch's acknowledgement, in order; a failure discards the batch read ahead.
+        """
+        try:
+            self._enforce_backlog_bound()
+        except Exception as exc:
+            raise _Failed(Problem("store", 0, f"cannot read the local store ({exc})")) from None
+        wrote = 0
+        if self._agent_line is not None:
+            # The start-up point did not get through: it goes first, on its own, once the server answers.
+            self._write_lines([self._agent_line])
+            self._agent_line = None
+            wrote = 1
+        batch = self._prepare(dict(self._cursors))
+        if not batch.rows:
+            return wrote, False
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-post")
+        rows_done = 0
+        for n in range(max_batches):
+            future = self._pool.submit(self._post, batch.lines) if batch.lines else None
+            ahead: _Batch | None = None
+            if batch.more and n + 1 < max_batches:
+                ahead_cursors = dict(self._cursors)
+                ahead_cursors.update({kind: rowid for kind, rowid, _ in batch.rows})
+                try:
+                    ahead = self._prepare(ahead_cursors)
+                except _Failed:
+                    ahead = None  # read again after this batch, synchronously
+            if future is None:
+                done_lines = 0
+            else:
+                try:
+                    future.result()
+                    done_lines = len(batch.lines)
+                    with self._cond:
+                        self.write_requests += 1
+                        self.sent_points += done_lines
+                except Exception as exc:
+                    problem = classify(exc, self.config)
+                    with self._cond:
+                        self.write_requests += 1
+                    if problem.retry_later:
+                        raise _Failed(problem) from None
+                    done_lines = self._write_lines(batch.lines)  # split to find the bad line(s)
+            rows_done += self._commit(batch, done_lines)
+            if ahead is None:
+                break
+            batch = ahead
+            if not batch.rows:
+                break
         self._refresh_backlog()
-        return done_rows, len(rows) >= self.batch_size
+        return rows_done, batch.more
 
     def _write_lines(self, lines: list[str]) -> int:
         """Write lines in order; -> how many leading lines are done (written, or rejected one by one).
@@ -592,6 +653,14 @@ class InfluxWriter:
         with self._cond:
             self.state = "ok"
             self.problem = None
+
+
+@dataclass
+class _Batch:
+    rows: list[tuple[str, int, Record]]  # (kind, rowid, record) in send order
+    lines: list[str]
+    ends: list[int]  # ends[i]: rows done once lines[: i + 1] are done
+    more: bool  # a full batch: more rows may be pending
 
 
 class _Failed(Exception):

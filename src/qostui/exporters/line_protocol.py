@@ -115,9 +115,18 @@ def encode_ping(r: PingRound, host: str) -> str:
         r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms, r.rtt_p50_ms, r.rtt_p95_ms, r.jitter_ms,
         r.loss_pct,
     )  # fmt: skip
+    mos = r.mos
+    if mos is not None and None not in values and r.state is ProbeState.OK and not r.error:
+        total = sum(values) + mos
+        if total - total == 0:  # all finite: one f-string, the common case (about 2x faster)
+            v = values
+            return (
+                f"{head} rtt_min_ms={v[0]!r},rtt_avg_ms={v[1]!r},rtt_max_ms={v[2]!r},rtt_mdev_ms={v[3]!r},"
+                f"rtt_p50_ms={v[4]!r},rtt_p95_ms={v[5]!r},jitter_ms={v[6]!r},loss_pct={v[7]!r},"
+                f'sent={int(r.sent)}i,received={int(r.received)}i,mos={mos!r},state="ok" {round(r.ts * 1_000_000)}'
+            )
     fields = [f"{n}={float(v)!r}" for n, v in zip(_PING_FLOATS, values, strict=True) if v is not None and v - v == 0]
     fields.append(f"sent={int(r.sent)}i,received={int(r.received)}i")
-    mos = r.mos
     if mos is not None and mos - mos == 0:
         fields.append(f"mos={float(mos)!r}")
     state = r.state.value if isinstance(r.state, ProbeState) else str(r.state)

@@ -15,6 +15,7 @@ import math
 import textwrap
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,6 +67,25 @@ def _segments(xs: np.ndarray, ys: np.ndarray) -> list[tuple[list[float], list[fl
     for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
         out.append((xs[s:e].tolist(), ys[s:e].tolist()))
     return out
+
+
+def decimate(xs: np.ndarray, ys: np.ndarray, n: int, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """At most `n` points: consecutive chunks reduced to one (mean, or max so spikes stay visible).
+
+    A terminal has about two dots per column; drawing more points costs time and shows nothing more.
+    """
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if len(xs) <= n or n < 2:
+        return xs, ys
+    k = int(math.ceil(len(xs) / n))
+    pad = (-len(xs)) % k
+    xp = np.concatenate([xs, np.full(pad, np.nan)]).reshape(-1, k)
+    yp = np.concatenate([ys, np.full(pad, np.nan)]).reshape(-1, k)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN chunks stay NaN: a gap
+        x = np.nanmean(xp, axis=1)
+        y = np.nanmax(yp, axis=1) if how == "max" else np.nanmean(yp, axis=1)
+    return x, y
 
 
 def _draw_line(plt: Any, f: Any, xs: np.ndarray, ys: np.ndarray, label: str, color: str,
@@ -123,7 +143,8 @@ def render_actual_vs_predicted(plt: Any, d: ActualVsPredicted, width: int, heigh
     lo, hi = float(np.nanmin(all_ts)), float(np.nanmax(all_ts))
     for i, ln in enumerate(d.lines):
         c = COLORS[i % len(COLORS)] if ln.style != "points" else "red"
-        _draw_line(plt, f, ln.ts, ln.values, ln.label, c, connect=ln.style != "points",
+        xs, ys = (ln.ts, ln.values) if ln.style == "points" else decimate(ln.ts, ln.values, 2 * width)
+        _draw_line(plt, f, xs, ys, ln.label, c, connect=ln.style != "points",
                    symbol="x" if ln.style == "points" else ("dot" if ln.style == "dashed" else "hd"))  # fmt: skip
     f.ruler("x").lim(lo, hi)
     f.ruler("x").ticks(*_time_ticks(lo, hi, max(2, min(8, width // 14))))
@@ -204,8 +225,8 @@ def render_multi_target(plt: Any, d: MultiTarget, width: int, height: int, color
     hi = max(float(t.ts[-1]) for t in d.targets)
     for i, t in enumerate(d.targets):
         c = COLORS[(i + 1) % len(COLORS)]
-        _draw_line(plt, top, t.ts, t.rtt_avg_ms, t.target if i < 8 else "", c)
-        _draw_line(plt, bottom, t.ts, t.loss_pct, "", c)
+        _draw_line(plt, top, *decimate(t.ts, t.rtt_avg_ms, 2 * width), t.target if i < 8 else "", c)
+        _draw_line(plt, bottom, *decimate(t.ts, t.loss_pct, 2 * width, "max"), "", c)
     ticks = _time_ticks(lo, hi, max(2, min(8, width // 14)))
     for p in (top, bottom):
         p.ruler("x").lim(lo, hi)
