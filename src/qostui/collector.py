@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 from qostui.bus import Bus
@@ -125,15 +125,3 @@ class Collector:
                     log.exception("probe round failed")
             slot = max(slot + 1, math.floor((time.monotonic() - start) / interval) + 1)
 
-
-def targets_summary(rounds: Sequence[PingRound]) -> str:
-    """A compact one-line summary of a round, for status lines and logs."""
-    parts = []
-    for r in rounds:
-        if r.state.value != "ok":
-            parts.append(f"{r.target} {r.state.value}")
-        elif r.rtt_avg_ms is None:
-            parts.append(f"{r.target} loss {r.loss_pct:.0f}%")
-        else:
-            parts.append(f"{r.target} {r.rtt_avg_ms:.2f}ms j{r.jitter_ms or 0:.2f} loss {r.loss_pct:.0f}%")
-    return " | ".join(parts)

@@ -30,6 +30,12 @@ DEFAULT_TARGETS = ("8.8.8.8", "1.1.1.1", "150.171.27.11")
 PROBE_METHODS = ("icmp", "tcp", "auto")
 
 
+def data_dir() -> Path:
+    """$XDG_DATA_HOME/qostui (default ~/.local/share/qostui)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "qostui"
+
+
 @dataclass(frozen=True)
 class TargetConfig:
     address: str  # IP address or hostname
@@ -66,10 +72,7 @@ class StoreConfig:
     flush_interval_s: float = 1.0
 
     def resolved_path(self) -> Path:
-        if self.path:
-            return Path(self.path).expanduser()
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return Path(base) / "qostui" / "qostui.db"
+        return Path(self.path).expanduser() if self.path else data_dir() / "qostui.db"
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,7 @@ class ForecastConfig:
     seed: int = 0  # training seed (weights init, shuffling)
 
     def resolved_model_dir(self) -> Path:
-        if self.model_dir:
-            return Path(self.model_dir).expanduser()
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return Path(base) / "qostui" / "models"
+        return Path(self.model_dir).expanduser() if self.model_dir else data_dir() / "models"
 
 
 @dataclass(frozen=True)

@@ -148,4 +148,10 @@ def test_record_with_unroutable_target_exits_zero(lab: Lab, tmp_path: Path) -> N
     assert len(lines) >= 2, proc.stdout
     assert all(f"{lab.unroutable_address} no route" in line for line in lines), proc.stdout
     assert "Traceback" not in proc.stderr
-    assert db.is_file()
+    from qostui.store import Store
+
+    with Store(db) as store:
+        unroutable = store.ping_rounds(target=lab.unroutable_address)
+        loopback = store.ping_rounds(target="127.0.0.1")
+    assert len(unroutable) >= 2 and all(r.state is ProbeState.NO_ROUTE for r in unroutable)
+    assert len(loopback) >= 2 and all(r.state is ProbeState.OK and r.loss_pct == 0.0 for r in loopback)

@@ -504,10 +504,8 @@ class InfluxWriter:
 
     def _commit(self, batch: _Batch, done_lines: int) -> int:
         """Move the cursors past the rows whose lines the server took; -> rows done."""
-        if done_lines:
-            done_rows = batch.ends[done_lines - 1]
-        else:
-            done_rows = len(batch.rows) if not batch.lines else 0
+        # with no line written, rows are done only when none of them had a line (all unencodable)
+        done_rows = batch.ends[done_lines - 1] if done_lines else (0 if batch.lines else len(batch.rows))
         new: dict[str, int] = {}
         for kind, rowid, _ in batch.rows[:done_rows]:
             new[kind] = rowid

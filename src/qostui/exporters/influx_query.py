@@ -99,7 +99,11 @@ def _run_query(influx: InfluxConfig, query: str) -> str:
     from qostui.exporters.influx import classify
 
     client = InfluxDBClient(
-        url=influx.url, token=influx.token or None, org=influx.org, timeout=max(influx.timeout_ms, 30_000), retries=False
+        url=influx.url,
+        token=influx.token or None,
+        org=influx.org,
+        timeout=max(influx.timeout_ms, 30_000),
+        retries=False,
     )
     try:
         response = client.query_api().query_raw(query, org=influx.org)

@@ -125,7 +125,9 @@ def encode_ping(r: PingRound, host: str) -> str:
                 f"rtt_p50_ms={v[4]!r},rtt_p95_ms={v[5]!r},jitter_ms={v[6]!r},loss_pct={v[7]!r},"
                 f'sent={int(r.sent)}i,received={int(r.received)}i,mos={mos!r},state="ok" {round(r.ts * 1_000_000)}'
             )
-    fields = [f"{n}={float(v)!r}" for n, v in zip(_PING_FLOATS, values, strict=True) if v is not None and v - v == 0]
+    fields = [
+        f"{n}={float(v)!r}" for n, v in zip(_PING_FLOATS, values, strict=True) if v is not None and v - v == 0
+    ]
     fields.append(f"sent={int(r.sent)}i,received={int(r.received)}i")
     if mos is not None and mos - mos == 0:
         fields.append(f"mos={float(mos)!r}")
