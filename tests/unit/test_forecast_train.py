@@ -159,3 +159,34 @@ def test_seed_series_acceptance(shared_data: Path) -> None:
     pred, _, _ = bench.original_pipeline(prep, test, 0, keras)
     original1 = scores(pred, prep.targets_mbps(test)[:, 0])["mae"]
     assert np.mean(mae1) < original1, (mae1, original1)
+
+
+def test_recorded_store_with_latency_trains_and_forecasts(tmp_path: Path) -> None:
+    """A store as `qostui record` leaves it: bandwidth plus ping rounds -> latency/loss features."""
+    from qostui.forecast.forecaster import Forecaster
+    from qostui.forecast.source import series_from_store
+    from qostui.records import BandwidthSample, PingRound, ProbeState
+    from qostui.store import Store
+
+    t0 = 1_700_000_000.0 - 1_700_000_000.0 % 300
+    records: list[object] = []
+    for i in range(3 * 288):  # three days at one record per 5 min
+        ts = t0 + 300 * i + 7
+        records.append(BandwidthSample(ts, "eth0", 20 + 10 * np.sin(i / 20), 2.0, 300.0))
+        for target, rtt in (("a", 10.0), ("b", 30.0)):
+            records.append(PingRound(ts, target, "127.0.0.1", "icmp", ProbeState.OK, 5, 5, 0.0, rtt_avg_ms=rtt + i % 3))
+    db = tmp_path / "q.db"
+    with Store(db) as store:
+        store.write(records)  # type: ignore[arg-type]
+        cfg = ForecastConfig(epochs=2, model_dir=str(tmp_path / "models"))
+        series = series_from_store(store, cfg)
+        by_target = series_from_store(store, replace(cfg, target="b"))
+        with pytest.raises(Exception, match="has no latency data"):
+            series_from_store(store, replace(cfg, target="zz"))
+    assert len(series) == 3 * 288 and series.observed == 3 * 288
+    assert np.nanmean(series.extras["rtt_avg_ms"]) == pytest.approx(21.0, abs=0.1)  # mean over targets
+    assert np.nanmean(by_target.extras["rtt_avg_ms"]) == pytest.approx(31.0, abs=0.1)
+    result = train(series, cfg)
+    assert result.meta["features"][:3] == ["bandwidth_mbps", "rtt_avg_ms", "loss_pct"]
+    fc = Forecaster.load(cfg).forecast(series, horizon=4)
+    assert len(fc.forecasts) == 4 and fc.forecasts[0].ts == pytest.approx(series.ts[-1] + 300)

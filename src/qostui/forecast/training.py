@@ -16,6 +16,7 @@ says so and `qostui forecast` uses that baseline instead.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -234,5 +235,15 @@ def train(
 
 
 def event_dict(event: TrainingEvent) -> dict[str, Any]:
-    """An event as a JSON-ready dict with its type name (for --json output)."""
-    return {"event": type(event).__name__} | asdict(event)
+    """An event as a JSON-ready dict with its type name (for --json output); NaN/inf -> None."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return {"event": type(event).__name__} | clean(asdict(event))

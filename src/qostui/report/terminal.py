@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from qostui.errors import QostuiError
 from qostui.report.data import (
     ActualVsPredicted,
     Correlation,
@@ -38,7 +39,7 @@ def _plotext() -> Any:
     import plotext as plt
 
     if not (hasattr(plt, "figure") and hasattr(plt.figure, "signal")):
-        raise RuntimeError("the report's terminal charts need plotext 6 or later (pip install -U plotext)")
+        raise QostuiError("the report's terminal charts need plotext 6 or later: pip install -U 'plotext>=6'")
     return plt
 
 
