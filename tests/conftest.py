@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from lab.netlab import lab_fixture  # noqa: F401  (the `lab` fixture for every test directory)
 
 REQUIRE_LAB = os.environ.get("QOSTUI_REQUIRE_LAB") == "1"
