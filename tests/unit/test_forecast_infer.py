@@ -146,3 +146,21 @@ def test_forecaster_end_to_end_latency_under_5_ms(tmp_path: Path) -> None:
         result = fc.forecast(series)
     assert (time.perf_counter() - t0) / 50 * 1000 < 5.0
     assert len(result.forecasts) == 12 and all(f.predicted_mbps >= 0 for f in result.forecasts)
+
+
+def test_short_recent_history_falls_back_to_the_best_baseline(tmp_path: Path) -> None:
+    from qostui.config import ForecastConfig
+    from qostui.forecast.dataset import Series
+    from qostui.forecast.forecaster import Forecaster
+
+    meta = saved_model_meta(["bandwidth_mbps"])
+    meta["baselines"].append({"name": "rolling_median", "param": 6.0, "label": "rolling_median(6)"})
+    meta["evaluation"] = {"best_baseline": "rolling_median(6)"}
+    save_model(tmp_path, "lstm-y", meta, random_weights(k=1, h=12))
+    fc = Forecaster.load(ForecastConfig(model_dir=str(tmp_path)))
+    result = fc.forecast(Series.from_values([5.0, 1.0, 9.0, 2.0, 3.0, 100.0], 300.0), horizon=2)
+    assert result.method == "baseline" and result.model == "baseline:rolling_median(6)"
+    assert "need the last 10" in result.reason
+    assert [f.predicted_mbps for f in result.forecasts] == [4.0, 4.0]
+    long = fc.forecast(Series.from_values(np.arange(30.0) + 1, 300.0))
+    assert long.method == "lstm" and long.model == "lstm-y"

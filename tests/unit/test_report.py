@@ -354,3 +354,34 @@ def test_decimate_keeps_gaps_and_spikes() -> None:
     assert np.nanmax(y) < 100.0  # the mean smooths it
     same = terminal.decimate(xs[:50], ys[:50], 100)
     assert len(same[0]) == 50
+
+
+def test_plot_data_by_id_matches_the_full_report(store: Store, config: Config) -> None:
+    report = rd.report_data(store, config)
+    ev = report.evaluation
+    for (stem, full), (pid, _name) in zip(report.plots(), rd.PLOTS, strict=True):
+        assert stem == pid
+        one = rd.plot_data(stem, store, config, evaluation=ev)
+        assert type(one) is type(full) and one.title == full.title
+    np.testing.assert_array_equal(rd.plot_data("error_distribution", store, config).counts, report.error_distribution.counts)
+    with pytest.raises(ValueError, match="unknown plot"):
+        rd.plot_data("pie", store, config)
+
+
+def test_short_recording_correlates_on_a_finer_grid(tmp_path: Path, config: Config) -> None:
+    s = Store(tmp_path / "short.db")
+    try:
+        rng = np.random.default_rng(3)
+        recs: list[object] = []
+        for i in range(720):  # one hour of 5 s rounds
+            ts = T0 + 5.0 * i
+            load = math.sin(i / 60)
+            recs.append(BandwidthSample(ts, "eth0", 20 + 10 * load + rng.normal(0, 1), 1.0, 5.0))
+            recs.append(PingRound(ts, "127.0.0.1", "127.0.0.1", "icmp", ProbeState.OK, 5, 5, 0.0,
+                                  rtt_avg_ms=1 + 0.5 * load + rng.normal(0, 0.05), jitter_ms=0.1))  # fmt: skip
+        s.write(recs)  # type: ignore[arg-type]
+        c = rd.correlation(s, config)
+        assert c.step_s < config.forecast.step_s and c.n_steps >= rd.MIN_CORR_STEPS // 2
+        assert c.note == "" and c.matrix[0, c.names.index("rtt 127.0.0.1")] > 0.8
+    finally:
+        s.close()

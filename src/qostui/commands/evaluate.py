@@ -36,10 +36,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         # Score with the model's own window, horizon, split, features and scaler.
         cfg = replace(cfg, sequence_length=int(meta["window"]), horizon=int(meta["horizon"]),
                       split=tuple(meta["split"]), max_gap_steps=int(meta.get("max_gap_steps", cfg.max_gap_steps)))
-        prep = prepare(series, cfg, names=meta["features"], scaler=Scaler.from_dict(meta["scaler"]))
+        prep = prepare(series, cfg, names=meta["features"], scaler=Scaler.from_dict(meta["scaler"]), purpose="evaluation")
         model = NumpyLSTM(saved.weights, meta["architecture"]["activation"]) if saved.weights is not None else None
     else:
-        prep = prepare(series, cfg)
+        prep = prepare(series, cfg, purpose="evaluation")
         model = None
     ev = evaluate_prepared(prep, model, tuned_baselines(prep))
     uses = "lstm" if model is not None and (ev.model_has_skill or not cfg.use_baseline_without_skill) else ev.best_baseline

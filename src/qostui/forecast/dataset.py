@@ -327,6 +327,7 @@ def prepare(
     check: bool = True,
     names: Sequence[str] | None = None,
     scaler: Scaler | None = None,
+    purpose: str = "training",
 ) -> Prepared:
     """Features, scalers (fit on the training part only) and split for `series`.
 
@@ -334,7 +335,7 @@ def prepare(
     """
     series = series.trimmed()
     if check:
-        check_enough(series.observed, cfg)
+        check_enough(series.observed, cfg, purpose)
     split = Split.of(len(series), cfg.split)
     if names is None:
         names = choose_features(series, cfg, split)

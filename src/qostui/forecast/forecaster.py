@@ -101,24 +101,38 @@ class Forecaster:
         h = horizon or max_h
         if not 1 <= h <= max_h:
             raise ConfigError(f"--horizon must be 1..{max_h} (the model's horizon), got {h}")
+        baseline, reason = self.baseline, self.reason
+        x = None
         if self.lstm is not None:
-            x = latest_inputs(series, self.names, self.scaler, self.window, self.cfg.max_gap_steps)
+            try:
+                x = latest_inputs(series, self.names, self.scaler, self.window, self.cfg.max_gap_steps)
+            except TooLittleData as exc:
+                # Recent history too short or gappy for the LSTM window: the best baseline steps in.
+                baseline = self._fallback_baseline()
+                reason = f"{exc}; using the baseline {baseline.label} meanwhile"
+        if x is not None and self.lstm is not None:
             pred = self.scaler.inverse_bw(self.lstm.predict(x))[0, :h]
-            method = "lstm"
+            method, label = "lstm", self.model_label
         else:
-            assert self.baseline is not None
+            assert baseline is not None
             values = fill_short_gaps(series.bandwidth_mbps, self.cfg.max_gap_steps)
             origin = np.array([len(values)])
-            pred = self.baseline.predict(values, origin, h, season_steps(series.step_s))[0]
-            method = "baseline"
+            pred = baseline.predict(values, origin, h, season_steps(series.step_s))[0]
+            method, label = "baseline", f"baseline:{baseline.label}"
         made_at = time.time() if now is None else now
         end = float(series.ts[-1])
-        label = self.model_label
         steps = [
             Forecast(made_at=made_at, ts=end + (k + 1) * series.step_s, step=k + 1, model=label, predicted_mbps=float(v))
             for k, v in enumerate(pred)
         ]
-        return ForecastResult(made_at, label, method, self.reason, end, steps)
+        return ForecastResult(made_at, label, method, reason, end, steps)
+
+    def _fallback_baseline(self) -> Baseline:
+        """The saved model's best baseline (persistence if unknown)."""
+        meta = self.saved.meta if self.saved is not None else {}
+        best = str(meta.get("evaluation", {}).get("best_baseline", ""))
+        chosen = next((b for b in meta.get("baselines", []) if b.get("label") == best), None)
+        return Baseline.from_dict(chosen) if chosen else Baseline("persistence")
 
 
 def choose_baseline(series: Series, cfg: ForecastConfig) -> tuple[Baseline, str]:

@@ -61,7 +61,10 @@ def import_keras() -> Any:
             import keras
 
             keras.ops.convert_to_tensor([0.0])  # device set-up logs its banner now, while muted
-    except ImportError:
+    except ImportError as exc:
+        backend = os.environ.get("KERAS_BACKEND", "")
+        if backend and backend != "tensorflow" and "keras" not in str(exc.name or ""):
+            raise KerasMissing(f"KERAS_BACKEND={backend} but it failed to import ({exc}); install it or unset KERAS_BACKEND") from None
         raise KerasMissing(INSTALL_HINT) from None
     except Exception as exc:  # a broken backend install: still one line
         raise KerasMissing(f"Keras failed to load ({type(exc).__name__}: {exc}); {INSTALL_HINT}") from None

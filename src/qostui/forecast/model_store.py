@@ -92,6 +92,9 @@ def load_model(model_dir: Path, model_id: str | None = None) -> SavedModel | Non
     if model_id is None:
         return None
     path = model_dir / model_id
+    if not path.is_dir():
+        known = ", ".join(list_models(model_dir)) or "none"
+        raise QostuiError(f"no model {model_id!r} in {model_dir} (saved models: {known})")
     meta_path = path / "meta.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

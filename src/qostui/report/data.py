@@ -8,6 +8,11 @@ the very same objects, so a number can never differ between the two.
     ev = evaluation_data(store, config)          # model (or best baseline) on the test part
     actual_vs_predicted(ev); loss_history(ev); error_distribution(ev)
     correlation(store, config); multi_target(store, config)
+    plot_data("correlation", store, config)      # one view by its id (PLOTS lists ids and names)
+    report_data(store, config)                   # all five, for `qostui report`
+
+A TUI view computes its data in a worker thread (store reads take up to a few seconds on weeks
+of 5 s rounds) and renders it with `qostui.report.terminal.render(data, width, height)`.
 
 When no model was trained, plots 1-3 use the best baseline and say so in their title; when the
 store has no latency data, plots 4-5 carry a note instead of data. Nothing here raises for
@@ -48,6 +53,7 @@ PLOTS: tuple[tuple[str, str], ...] = (
 )
 PING_SERIES = ("rtt_avg_ms", "jitter_ms", "loss_pct")
 SHORT = {"bandwidth_mbps": "bw", "rtt_avg_ms": "rtt", "jitter_ms": "jitter", "loss_pct": "loss"}
+MIN_CORR_STEPS = 100  # fewer points than this on the forecast grid: correlate on a finer one
 MAX_CORR_TARGETS = 8  # beyond this a heatmap's labels are unreadable; the busiest targets win
 MAX_TIME_POINTS = 720  # multi-target chart: about one point per pixel column of a PNG
 NICE_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
@@ -167,9 +173,10 @@ def evaluation_data(
         return _empty_evaluation("no bandwidth data", fc.step_s, fc.horizon, series.source)
     try:
         if saved is not None:
-            prep = prepare(series, fc, names=list(saved.meta["features"]), scaler=Scaler.from_dict(saved.meta["scaler"]))
+            prep = prepare(series, fc, names=list(saved.meta["features"]), scaler=Scaler.from_dict(saved.meta["scaler"]),
+                           purpose="evaluation")  # fmt: skip
         else:
-            prep = prepare(series, fc)
+            prep = prepare(series, fc, purpose="evaluation")
     except TooLittleData as exc:
         out = _empty_evaluation(str(exc), fc.step_s, fc.horizon, series.source)
         return replace(out, ts=series.ts, actual_mbps=series.bandwidth_mbps)
@@ -459,10 +466,13 @@ def _pairwise_corr(cols: np.ndarray) -> np.ndarray:
 
 
 def correlation(store: Store, config: Config, *, since: float | None = None, until: float | None = None) -> Correlation:
-    """Bandwidth and latency/jitter/loss per target on the forecast step grid."""
-    step = config.forecast.step_s
-    title = f"Feature correlation (Pearson r, {_fmt_step(step)} steps)"
+    """Bandwidth and latency/jitter/loss per target on the forecast step grid (the features the
+    model sees), or on a finer grid when the data is too short for that to give MIN_CORR_STEPS."""
     span = _data_range(store, since, until)
+    step = config.forecast.step_s
+    if span is not None and span[1] - span[0] < MIN_CORR_STEPS * step:
+        step = min(step, nice_step(span[1] - span[0], MIN_CORR_STEPS, min_step_s=config.interval_s))
+    title = f"Feature correlation (Pearson r, {_fmt_step(step)} steps)"
     if span is None:
         return Correlation(title, [], np.zeros((0, 0)), 0, step, note="no data")
     lo, hi = span[0], span[1] + step  # include the newest sample's bin
@@ -488,6 +498,9 @@ def correlation(store: Store, config: Config, *, since: float | None = None, unt
     m = np.column_stack(cols)
     n_steps = int(np.count_nonzero(np.isfinite(m).any(axis=1)))
     matrix = _pairwise_corr(m) if len(names) >= 2 else np.ones((1, 1))
+    off_diagonal = matrix[~np.eye(len(names), dtype=bool)]
+    if len(names) >= 2 and not note and not np.isfinite(off_diagonal).any():
+        note = f"too few steps with data to correlate ({n_steps})"
     return Correlation(title, names, matrix, n_steps, step, note=note)
 
 
@@ -602,6 +615,31 @@ def report_data(
         correlation=correlation(store, config, since=since, until=until),
         multi_target=multi_target(store, config, since=since, until=until),
     )
+
+
+def plot_data(
+    stem: str,
+    store: Store,
+    config: Config,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    evaluation: EvaluationData | None = None,
+) -> Any:
+    """One plot's data by its id (see PLOTS): what a TUI view needs without computing all five.
+
+    Plots 1-3 share `evaluation`; pass it in to avoid scoring the model again for each view.
+    """
+    if stem in ("actual_vs_predicted", "loss_history", "error_distribution"):
+        ev = evaluation or evaluation_data(store, config, since=since, until=until)
+        if stem == "actual_vs_predicted":
+            return actual_vs_predicted(ev, store.forecasts(since=ev.test_start_ts) if ev.ok else ())
+        return loss_history(ev) if stem == "loss_history" else error_distribution(ev)
+    if stem == "correlation":
+        return correlation(store, config, since=since, until=until)
+    if stem == "multi_target":
+        return multi_target(store, config, since=since, until=until)
+    raise ValueError(f"unknown plot {stem!r} (expected one of: {', '.join(s for s, _ in PLOTS)})")
 
 
 def since_from_latest(store: Store, duration_s: float) -> float | None:

@@ -190,8 +190,9 @@ def draw_multi_target(plt: Any, data: MultiTarget) -> Any:
         ax_loss.plot(x, t.loss_pct, color=c, lw=1.0, drawstyle="steps-post")
     ax_rtt.set_ylabel("RTT avg (ms)")
     ax_loss.set_ylabel("loss (%)")
-    ax_loss.set_ylim(bottom=0, top=max(5.0, float(np.nanmax([np.nanmax(t.loss_pct) if not np.isnan(t.loss_pct).all() else 0
-                                                              for t in data.targets])) * 1.1))  # fmt: skip
+    losses = np.concatenate([t.loss_pct for t in data.targets])
+    worst = float(np.nanmax(losses)) if np.isfinite(losses).any() else 0.0
+    ax_loss.set_ylim(0, max(5.0, worst * 1.1))  # 0-5 % at least, so a loss-free link reads as flat zero
     for ax in (ax_rtt, ax_loss):
         ax.grid(alpha=0.3)
     _date_axis(ax_loss)

@@ -9,6 +9,7 @@ plotext 6 (figure API) and 5.x (pyplot-like API) are both supported.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -281,3 +282,70 @@ def ping_lines(s: PingSeries, scale: str) -> list[Line]:
 
 def bandwidth_lines(s: BandwidthSeries) -> list[Line]:
     return [Line(s.ts, s.rx_mbps, "rx", "green"), Line(s.ts, s.tx_mbps, "tx", "magenta")]
+
+
+# --- ANSI -> Rich Text, fast path for plotext's output ------------------------------------------
+_SGR_RE = re.compile(r"\x1b\[([0-9;]*)m")
+_STYLE_CACHE: dict[str, object] = {}
+
+
+def _sgr_style(params: str) -> object:
+    """A Rich Style for one SGR parameter list (only what plotext emits: colours, bold)."""
+    from rich.color import Color
+    from rich.style import Style
+
+    style = _STYLE_CACHE.get(params)
+    if style is not None:
+        return style
+    codes = params.split(";") if params else ["0"]
+    fg = bg = None
+    bold = None
+    i = 0
+    while i < len(codes):
+        c = codes[i]
+        if c in ("38", "48") and i + 2 < len(codes) and codes[i + 1] == "5":
+            color = Color.from_ansi(int(codes[i + 2]))
+            if c == "38":
+                fg = color
+            else:
+                bg = color
+            i += 3
+            continue
+        if c == "1":
+            bold = True
+        elif c.isdigit() and 30 <= int(c) <= 37:
+            fg = Color.from_ansi(int(c) - 30)
+        elif c.isdigit() and 90 <= int(c) <= 97:
+            fg = Color.from_ansi(int(c) - 90 + 8)
+        i += 1
+    style = Style(color=fg, bgcolor=bg, bold=bold)
+    _STYLE_CACHE[params] = style
+    return style
+
+
+def ansi_to_text(raw: str):  # type: ignore[no-untyped-def]
+    """Rich Text from plotext's ANSI output; several times faster than Text.from_ansi here
+    because plotext only emits SGR colour codes, and each code resets the previous one."""
+    from rich.text import Span, Text
+
+    plain: list[str] = []
+    spans: list[Span] = []
+    pos = 0
+    style: object = None
+    last = 0
+    for m in _SGR_RE.finditer(raw):
+        chunk = raw[last : m.start()]
+        if chunk:
+            plain.append(chunk)
+            if style is not None:
+                spans.append(Span(pos, pos + len(chunk), style))  # type: ignore[arg-type]
+            pos += len(chunk)
+        params = m.group(1)
+        style = None if params in ("", "0") else _sgr_style(params)
+        last = m.end()
+    chunk = raw[last:]
+    if chunk:
+        plain.append(chunk)
+        if style is not None:
+            spans.append(Span(pos, pos + len(chunk), style))  # type: ignore[arg-type]
+    return Text("".join(plain), spans=spans, no_wrap=True, overflow="crop")

@@ -18,14 +18,17 @@ class BandwidthPanel(Panel):
         self.interfaces = interfaces
         self.enabled = enabled
         self.border_title = "bandwidth"
+        self._laid_out = -1
 
     @property  # type: ignore[override]
     def key(self) -> str:  # the detail view opens the first interface (usually the only one)
         return next(iter(self.interfaces), "")
 
     def update_view(self) -> None:
+        # Two lines per interface: the height changes only when an interface appears.
         self.border_subtitle = " Mbps (1e6 bit/s) "
-        self.refresh(layout=True)
+        self.refresh(layout=len(self.interfaces) != self._laid_out)
+        self._laid_out = len(self.interfaces)
 
     def render(self) -> Text:
         out = Text(overflow="fold")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rich.text import Text
 from textual.widget import Widget
 
-from qostui.ui.chart import Line, render
+from qostui.ui.chart import Line, ansi_to_text, render
 from qostui.ui.widgets._css import css_beside
 
 
@@ -23,7 +21,6 @@ class ChartView(Widget):
         self._title = ""
         self._message = "loading…"
         self._cache: tuple[tuple[int, int], Text] | None = None
-        self.on_rendered: Callable[[], None] | None = None
 
     def show(self, lines: list[Line], *, since: float, until: float, scale: str, title: str) -> None:
         self._lines, self._since, self._until, self._scale, self._title = lines, since, until, scale, title
@@ -49,6 +46,6 @@ class ChartView(Widget):
         if self._cache is not None and self._cache[0] == (w, h):
             return self._cache[1]
         raw = render(self._lines, width=w, height=h, since=self._since, until=self._until, scale=self._scale, title=self._title)
-        text = Text.from_ansi(raw, no_wrap=True, overflow="crop")
+        text = ansi_to_text(raw)
         self._cache = ((w, h), text)
         return text

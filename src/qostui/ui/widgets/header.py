@@ -26,6 +26,7 @@ class HeaderBar(Static):
     DEFAULT_CSS = css_beside(__file__)
 
     _args: dict[str, object] | None = None
+    _shown = ""
 
     def on_resize(self) -> None:
         if self._args is not None:
@@ -48,4 +49,6 @@ class HeaderBar(Static):
         if room >= 12:
             t.append("  ")
             t.append(short_path(store, room), style="dim")
-        self.update(t)
+        if t.plain != self._shown:  # the header changes rarely: skip the repaint otherwise
+            self._shown = t.plain
+            self.update(t, layout=False)

@@ -54,6 +54,7 @@ class TargetPanel(Panel):
         self.key = history.key
         self.thresholds = thresholds
         self._level = ""
+        self._title = self._subtitle = ""
         self.update_view()
 
     def update_view(self) -> None:
@@ -61,8 +62,11 @@ class TargetPanel(Panel):
         h = self.history
         state, level = classify(h.last, self.thresholds)
         title = h.label if not h.address or h.address == h.label else f"{h.label} ({h.address})"
-        self.border_title = title
-        self.border_subtitle = f" {state.upper()} "
+        subtitle = f" {state.upper()} "
+        if title != self._title or subtitle != self._subtitle:
+            self._title, self._subtitle = title, subtitle
+            self.border_title = title
+            self.border_subtitle = subtitle
         if level != self._level:
             if self._level:
                 self.remove_class(f"-{self._level}")
