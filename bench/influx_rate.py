@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                      "arrived_in_server": min(r["arrived_in_server"] for r in runs)}
                 )  # fmt: skip
             store.close()
-            results["round_cost"] = [round_cost(tmp, vm, args.rounds, mode) for mode in ("none", "steady", "replay")]
+            results["round_cost"] = [
+                round_cost(tmp, vm, args.rounds, mode) for mode in ("none", "steady", "replay")
+            ]
         finally:
             vm.stop()
     if args.json:
@@ -202,15 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     p = results["parts"]
     print(f"store read: {p['read_points_per_s']:,} points/s; encode: {p['encode_points_per_s']:,} points/s; "
           f"{p['bytes_per_point']} bytes/point")  # fmt: skip
-    print(f"{'batch':>6} {'points':>8} {'seconds':>8} {'median/s':>10} {'best/s':>10} {'requests':>9} "
-          f"{'in server':>10}  (median of {args.repeat} runs; 'in server' = fewest points found after a run)")
+    print(
+        f"{'batch':>6} {'points':>8} {'seconds':>8} {'median/s':>10} {'best/s':>10} {'requests':>9} "
+        f"{'in server':>10}  (median of {args.repeat} runs; 'in server' = fewest points found after a run)"
+    )
     for r in results["throughput"]:
         print(f"{r['batch_size']:>6} {r['points']:>8} {r['seconds']:>8.2f} {r['points_per_s']:>10,} "
               f"{r['best_points_per_s']:>10,} {r['requests']:>9} {r['arrived_in_server']:>10}")  # fmt: skip
     base = results["round_cost"][0]["median_ms"]
     print("store write of one round (3 pings + 1 bandwidth, one transaction):")
     for r in results["round_cost"]:
-        label = {"none": "no exporter", "steady": "exporter caught up", "replay": "exporter replaying 200k"}[r["mode"]]
+        label = {"none": "no exporter", "steady": "exporter caught up", "replay": "exporter replaying 200k"}[
+            r["mode"]
+        ]
         print(f"  {label:<24} median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms  max {r['max_ms']:.3f} ms"
               f"  (median {r['median_ms'] - base:+.3f} ms)")  # fmt: skip
     return 0

@@ -37,12 +37,15 @@ def _tmux(socket: str, *args: str, check: bool = True) -> str:
     return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10, check=check).stdout
 
 
+SIZE = (100, 40)  # tmux terminal (--size); 36+ rows also show the preview chart of the selection
+
+
 def _spawn(socket: str, tmp: Path, interval_s: float) -> None:
     cmd = (
         f"exec env XDG_CONFIG_HOME={tmp / 'cfg'} XDG_DATA_HOME={tmp / 'data'} TERM=xterm-256color "
         f"{sys.executable} -m qostui --targets {TARGETS} --db {tmp / 'bench.db'} --interval {interval_s:g}"
     )
-    _tmux(socket, "new-session", "-d", "-x", "100", "-y", "40", "-s", "bench", cmd)
+    _tmux(socket, "new-session", "-d", "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-s", "bench", cmd)
 
 
 def _pane_pid(socket: str) -> int:
@@ -103,7 +106,6 @@ async def memory_after_rounds(total: int) -> tuple[list[tuple[int, float]], floa
     app = QostuiApp(config, remember_theme=False)
     proc = psutil.Process()
     marks: list[tuple[int, float]] = []
-    t_start = time.perf_counter()
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         first_paint = app.first_paint_s or 0.0
@@ -127,23 +129,27 @@ async def memory_after_rounds(total: int) -> tuple[list[tuple[int, float]], floa
                 await pilot.pause()  # let the screen paint, as it would between real rounds
             if i in (1000, 5000, total):
                 marks.append((i, proc.memory_info().rss / 1e6))
-    del t_start
     return marks, first_paint, apply_s / total * 1000
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # figures appear as they are measured
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="CPU measurement length (default 60)")
     parser.add_argument("--rounds", type=int, default=10_000, help="rounds fed for the memory figure")
     parser.add_argument("--frames", type=int, default=5, help="first-frame runs")
+    parser.add_argument("--size", default="100x40", help="tmux terminal size WxH (default 100x40)")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU figure")
     args = parser.parse_args()
+    global SIZE
+    w, _, h = args.size.partition("x")
+    SIZE = (int(w), int(h))
     has_tmux = shutil.which("tmux") is not None
 
-    marks, paint_s, apply_ms = asyncio.run(memory_after_rounds(args.rounds))
-    print("memory (RSS, headless app, 10 targets): " + ", ".join(f"{n} rounds {mb:.1f} MB" for n, mb in marks))
-    print(f"  growth 1000 -> {args.rounds} rounds: {marks[-1][1] - marks[1][1]:+.1f} MB; "
-          f"update path {apply_ms:.3f} ms per round of 10 targets (model + panel refresh calls)")
-    print(f"first frame in-process (App() -> first refresh): {paint_s:.3f} s")
+    if args.cpu_only:
+        args.frames = 0
+    else:
+        report_memory(args.rounds)
     if not has_tmux:
         print("tmux not found: CPU and terminal first-frame figures skipped")
         return 0
@@ -152,11 +158,19 @@ def main() -> int:
         print(f"first frame in tmux (spawn -> panels visible, incl. interpreter start): median "
               f"{statistics.median(frames):.2f} s, min {min(frames):.2f}, max {max(frames):.2f} ({len(frames)} runs)")
     cpu = cpu_per_minute(args.seconds)
-    print(f"CPU, qostui in tmux 100x40, 10 loopback targets, 1 s interval, {cpu['wall_s']:.0f} s: "
+    print(f"CPU, qostui in tmux {SIZE[0]}x{SIZE[1]}, 10 loopback targets, 1 s interval, {cpu['wall_s']:.0f} s: "
           f"{cpu['cpu_s']:.2f} s CPU = {cpu['cpu_s_per_min']:.2f} s per minute "
           f"({cpu['cpu_s_per_min'] / 60 * 100:.1f}% of one core); RSS {cpu['rss_mb']:.0f} MB; "
           f"{cpu['panels_with_numbers_on_screen']:.0f} panels with live numbers on screen")
     return 0
+
+
+def report_memory(rounds: int) -> None:
+    marks, paint_s, apply_ms = asyncio.run(memory_after_rounds(rounds))
+    print("memory (RSS, headless app, 10 targets): " + ", ".join(f"{n} rounds {mb:.1f} MB" for n, mb in marks))
+    print(f"  growth 1000 -> {rounds} rounds: {marks[-1][1] - marks[1][1]:+.1f} MB; "
+          f"update path {apply_ms:.3f} ms per round of 10 targets (model + panel refresh calls)")
+    print(f"first frame in-process (App() -> first refresh): {paint_s:.3f} s")
 
 
 if __name__ == "__main__":

@@ -346,8 +346,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: 'forecast.horizon' must be 1..20, got {f.horizon}")
     if len(f.split) != 3 or abs(sum(f.split) - 1.0) > 1e-6 or min(f.split) <= 0:
         raise ConfigError(f"{where}: 'forecast.split' must be three positive fractions summing to 1, got {list(f.split)}")
-    if f.loss not in ("huber", "mse"):
-        raise ConfigError(f"{where}: 'forecast.loss' must be 'huber' or 'mse', got {f.loss!r}")
+    if f.loss not in ("huber", "mse", "mae"):
+        raise ConfigError(f"{where}: 'forecast.loss' must be 'huber', 'mse' or 'mae', got {f.loss!r}")
+    if f.activation not in ("tanh", "relu", "sigmoid", "linear"):  # what numpy inference implements
+        raise ConfigError(f"{where}: 'forecast.activation' must be tanh, relu, sigmoid or linear, got {f.activation!r}")
+    for key in ("epochs", "batch_size"):
+        if getattr(f, key) < 1:
+            raise ConfigError(f"{where}: 'forecast.{key}' must be 1 or more, got {getattr(f, key)}")
+    for key in ("patience", "max_gap_steps", "seed"):
+        if getattr(f, key) < 0:
+            raise ConfigError(f"{where}: 'forecast.{key}' must be 0 or more, got {getattr(f, key)}")
+    _positive(f.learning_rate, where, "forecast.learning_rate")
     if not 1 <= f.units <= 1024:
         raise ConfigError(f"{where}: 'forecast.units' must be 1..1024, got {f.units}")
     _positive(f.step_s, where, "forecast.step_s")

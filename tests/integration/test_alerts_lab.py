@@ -60,7 +60,7 @@ def test_loss_alert_fires_and_clears_with_hysteresis(victoria: VictoriaMetrics, 
         victoria.url,
         host_tag=host_tag,
         extra=(
-            "[probe]\nmethod = \"icmp\"\ncount = 10\nspacing_ms = 10\ntimeout_ms = 250\n"
+            '[probe]\nmethod = "icmp"\ncount = 10\nspacing_ms = 10\ntimeout_ms = 250\n'
             f"[thresholds]\nloss_warn_pct = {WARN_PCT}\nloss_crit_pct = 80.0\nhysteresis_rounds = {ROUNDS}\n"
             # latency/jitter/MOS far away: only loss is under test
             "rtt_warn_ms = 5000.0\nrtt_crit_ms = 9000.0\njitter_warn_ms = 5000.0\njitter_crit_ms = 9000.0\n"
@@ -70,7 +70,17 @@ def test_loss_alert_fires_and_clears_with_hysteresis(victoria: VictoriaMetrics, 
     out = tmp_path / "out.jsonl"
     with Lab() as lab:
         host = lab.add_host("loss", loss_pct=0)
-        args = ["--config", str(config), "--targets", host.address, "--interval", "0.5", "--db", str(db), "--json"]
+        args = [
+            "--config",
+            str(config),
+            "--targets",
+            host.address,
+            "--interval",
+            "0.5",
+            "--db",
+            str(db),
+            "--json",
+        ]
         with recorder(args, stdout_path=out, stderr_path=tmp_path / "err.txt") as proc:
             assert wait_for(lambda: out.read_text().count('"PingRound"') >= 4, 20)
             assert events_in(out) == []  # a clean link raises nothing

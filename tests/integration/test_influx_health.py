@@ -50,7 +50,9 @@ def test_wrong_port(tmp_path: Path) -> None:
         f"qostui: WARNING: influx: cannot reach {url} (connection refused); "
         "recording continues locally and unsent points are replayed later"
     ), proc.stderr
-    assert len([line for line in lines if "cannot reach" in line]) == 1, proc.stderr  # one line, not one per retry
+    assert len([line for line in lines if "cannot reach" in line]) == 1, (
+        proc.stderr
+    )  # one line, not one per retry
     assert_recorded_locally(proc, tmp_path / "a.db")
 
 

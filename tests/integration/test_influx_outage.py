@@ -62,14 +62,21 @@ def assert_exactly_once(vm: VictoriaMetrics, db: Path, host: str) -> int:
     assert len(rounds) >= 10
     got = vm.samples(f'{{host="{host}",__name__=~"qos_ping_.*"}}')
     for field in NUMERIC_FIELDS:
-        expected = {ts_us(r.ts) // 1000: float(getattr(r, field)) for r in rounds if getattr(r, field) is not None}
+        expected = {
+            ts_us(r.ts) // 1000: float(getattr(r, field)) for r in rounds if getattr(r, field) is not None
+        }
         samples = [s for (name, labels), values in got.items() if name == f"qos_ping_{field}" for s in values]
         stamps = [ts for ts, _ in samples]
         assert len(stamps) == len(set(stamps)), f"{field}: duplicates in the server"
         assert len(samples) == len(expected), f"{field}: server has {len(samples)}, store {len(expected)}"
         for ts, value in samples:
             assert ts in expected, f"{field}: unknown sample at {ts}"
-            assert math.isclose(value, expected[ts], rel_tol=1e-11, abs_tol=1e-12), (field, ts, value, expected[ts])
+            assert math.isclose(value, expected[ts], rel_tol=1e-11, abs_tol=1e-12), (
+                field,
+                ts,
+                value,
+                expected[ts],
+            )
     # every series carries the round's tags
     for _name, labels in got:
         tags = dict(labels)
@@ -103,7 +110,9 @@ def test_server_outage_nothing_lost(fresh_victoria: VictoriaMetrics, tmp_path: P
     assert total >= 20
 
 
-def test_recorder_restarted_during_outage_nothing_lost(fresh_victoria: VictoriaMetrics, tmp_path: Path) -> None:
+def test_recorder_restarted_during_outage_nothing_lost(
+    fresh_victoria: VictoriaMetrics, tmp_path: Path
+) -> None:
     vm = fresh_victoria
     host = f"restart-{uuid.uuid4().hex[:6]}"
     db = tmp_path / "a.db"
@@ -118,7 +127,9 @@ def test_recorder_restarted_during_outage_nothing_lost(fresh_victoria: VictoriaM
     with Store(db) as store:
         unsent = store.max_rowid("ping") - int(store.get_meta("influx.cursor.ping") or 0)
     assert unsent >= 4, "the first run must leave unsent rounds behind"
-    with recorder(record_args(config, db), stdout_path=tmp_path / "o2", stderr_path=tmp_path / "e2") as second:
+    with recorder(
+        record_args(config, db), stdout_path=tmp_path / "o2", stderr_path=tmp_path / "e2"
+    ) as second:
         n = wait_rounds(db, 0)
         assert wait_rounds(db, n + 4) >= n + 4
         vm.start()
@@ -136,8 +147,14 @@ def test_influxdb_client_batching_drops_points(fresh_victoria: VictoriaMetrics) 
     vm.stop()
     client = InfluxDBClient(url=vm.url, token="t", org="o", timeout=1000)
     api = client.write_api(
-        write_options=WriteOptions(batch_size=10, flush_interval=100, retry_interval=200, max_retries=2,
-                                   max_retry_time=2000, max_retry_delay=500)  # fmt: skip
+        write_options=WriteOptions(
+            batch_size=10,
+            flush_interval=100,
+            retry_interval=200,
+            max_retries=2,
+            max_retry_time=2000,
+            max_retry_delay=500,
+        )  # fmt: skip
     )
     t0 = int(time.time()) - 100
     try:

@@ -23,7 +23,9 @@ T0 = 1_795_800_000.0  # a multiple of 300 s
 
 def config(url: str) -> Config:
     return Config(
-        influx=InfluxConfig(enabled=True, url=url, org="qostui-org", bucket="qostui", token="tok", host_tag="h1"),
+        influx=InfluxConfig(
+            enabled=True, url=url, org="qostui-org", bucket="qostui", token="tok", host_tag="h1"
+        ),
         forecast=ForecastConfig(step_s=300.0),
     )
 
@@ -33,10 +35,32 @@ def annotated_csv(tables: list[tuple[str, dict[str, str], str, list[tuple[float,
     blocks = []
     for number, (measurement, tags, field, points) in enumerate(tables):
         tag_names = list(tags)
-        header = ["", "result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement", *tag_names]
+        header = [
+            "",
+            "result",
+            "table",
+            "_start",
+            "_stop",
+            "_time",
+            "_value",
+            "_field",
+            "_measurement",
+            *tag_names,
+        ]
         kinds = ["#datatype", "string", "long", "dateTime:RFC3339", "dateTime:RFC3339", "dateTime:RFC3339",
                  "double", "string", "string", *(["string"] * len(tag_names))]  # fmt: skip
-        group = ["#group", "false", "false", "true", "true", "false", "false", "true", "true", *(["true"] * len(tag_names))]
+        group = [
+            "#group",
+            "false",
+            "false",
+            "true",
+            "true",
+            "false",
+            "false",
+            "true",
+            "true",
+            *(["true"] * len(tag_names)),
+        ]
         default = ["#default", "_result", *([""] * (len(header) - 2))]
         rows = [",".join(group), ",".join(kinds), ",".join(default), ",".join(header)]
         for ts, value in points:
@@ -64,7 +88,10 @@ def test_query_and_parse_own_measurements() -> None:
         (T0, "gw", "10.0.0.1", 12.5, 1.5, 0.0),
         (T0 + 300, "gw", "10.0.0.1", 14.25, 2.0, 10.0),
     ]
-    assert [(r.ts, r.interface, r.rx_mbps, r.tx_mbps) for r in bws] == [(T0, "eth0", 80.5, 4.5), (T0 + 300, "eth0", 90.0, 5.0)]
+    assert [(r.ts, r.interface, r.rx_mbps, r.tx_mbps) for r in bws] == [
+        (T0, "eth0", 80.5, 4.5),
+        (T0 + 300, "eth0", 90.0, 5.0),
+    ]
     # the request: POST /api/v2/query for our org, a Flux query over the bucket, this host, 7 days, 5-min windows
     (method, path, headers), body = stub.requests[-1], stub.bodies[-1]
     assert method == "POST" and path.startswith("/api/v2/query") and "org=qostui-org" in path
@@ -72,7 +99,10 @@ def test_query_and_parse_own_measurements() -> None:
     flux = json.loads(body)["query"]
     assert flux == build_query("qostui", "h1", 7 * 86400, 300.0)
     assert 'from(bucket: "qostui")' in flux and "range(start: -604800s)" in flux
-    assert 'r.host == "h1"' in flux and 'aggregateWindow(every: 300s, fn: mean, createEmpty: false, timeSrc: "_start")' in flux
+    assert (
+        'r.host == "h1"' in flux
+        and 'aggregateWindow(every: 300s, fn: mean, createEmpty: false, timeSrc: "_start")' in flux
+    )
 
 
 def test_original_tool_export_reads_back(shared_data: Path) -> None:

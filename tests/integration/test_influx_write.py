@@ -53,10 +53,17 @@ def sample_records(t0: float) -> list[Record]:
     ]  # fmt: skip
 
 
-MEASUREMENT_OF = {PingRound: "qos_ping", BandwidthSample: "qos_bandwidth", Forecast: "qos_forecast", Event: "qos_event"}
+MEASUREMENT_OF = {
+    PingRound: "qos_ping",
+    BandwidthSample: "qos_bandwidth",
+    Forecast: "qos_forecast",
+    Event: "qos_event",
+}
 
 
-def expected_samples(records: list[Record], host: str) -> dict[tuple[str, frozenset], list[tuple[int, float]]]:
+def expected_samples(
+    records: list[Record], host: str
+) -> dict[tuple[str, frozenset], list[tuple[int, float]]]:
     """What victoria-metrics must hold: metric `measurement_field`, labels = tags, ms timestamps."""
     out: dict[tuple[str, frozenset], list[tuple[int, float]]] = {}
     for r in records:
@@ -133,15 +140,29 @@ def test_writer_speaks_the_v2_write_api_and_keeps_the_token_secret(
         assert "s3cr3t" not in text
 
 
-def test_a_point_the_server_rejects_is_skipped_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_point_the_server_rejects_is_skipped_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A malformed-point answer (400) must not block the outbox: split the batch, skip only that line."""
 
     def decide(body: bytes) -> int:
         return 400 if b"target=poison" in body else 204
 
-    with StubServer(204, "partial write: field type conflict", decide=decide) as stub, Store(tmp_path / "a.db") as store:
+    with (
+        StubServer(204, "partial write: field type conflict", decide=decide) as stub,
+        Store(tmp_path / "a.db") as store,
+    ):
         rounds = [
-            PingRound(1_795_800_000.0 + i, "poison" if i == 5 else "gw", "10.0.0.1", "icmp", ProbeState.OK, 1, 1, 0.0)
+            PingRound(
+                1_795_800_000.0 + i,
+                "poison" if i == 5 else "gw",
+                "10.0.0.1",
+                "icmp",
+                ProbeState.OK,
+                1,
+                1,
+                0.0,
+            )
             for i in range(12)
         ]
         store.write(rounds)
@@ -149,7 +170,9 @@ def test_a_point_the_server_rejects_is_skipped_alone(tmp_path: Path, caplog: pyt
         writer.start()
         assert writer.flush(10)
         writer.close()
-    written = [line for body in stub.accepted for line in body.decode().splitlines() if line.startswith("qos_ping")]
+    written = [
+        line for body in stub.accepted for line in body.decode().splitlines() if line.startswith("qos_ping")
+    ]
     assert len(written) == 11 and all("target=gw" in line for line in written)
     stamps = [int(line.rsplit(" ", 1)[1]) for line in written]
     assert stamps == sorted(stamps)  # order kept across the split
@@ -161,13 +184,53 @@ def test_backlog_bound_warns_then_skips_oldest(tmp_path: Path, caplog: pytest.Lo
     """Over backlog_max_points: one warning naming the count, then the oldest unsent points are skipped."""
     with StubServer(204, "") as stub, Store(tmp_path / "a.db") as store:
         t0 = 1_795_800_000.0
-        store.write([PingRound(t0 + i, "gw", "10.0.0.1", "icmp", ProbeState.OK, 1, 1, 0.0) for i in range(150)])
+        store.write(
+            [PingRound(t0 + i, "gw", "10.0.0.1", "icmp", ProbeState.OK, 1, 1, 0.0) for i in range(150)]
+        )
         writer = InfluxWriter(influx_config(stub.url, "h1", batch_size=10, backlog_max_points=100), store)
         writer.start()
         assert writer.flush(10)
         writer.close()
     assert writer.skipped_points == 50
     assert "exceeds influx.backlog_max_points = 100; skipping the oldest 50" in caplog.text
-    written = [line for body in stub.accepted for line in body.decode().splitlines() if line.startswith("qos_ping")]
+    written = [
+        line for body in stub.accepted for line in body.decode().splitlines() if line.startswith("qos_ping")
+    ]
     stamps = [int(line.rsplit(" ", 1)[1]) for line in written]
     assert stamps == [ts_us(t0 + i) for i in range(50, 150)]  # the newest 100, in order, each once
+
+
+def test_cursors_survive_restart_and_follow_the_destination(tmp_path: Path) -> None:
+    """Same server after a restart: only new rows are sent. Another server: the whole history."""
+    rounds = [
+        PingRound(1_795_800_000.0 + i, "gw", "10.0.0.1", "icmp", ProbeState.OK, 1, 1, 0.0) for i in range(10)
+    ]
+
+    def run_writer(store: Store, url: str) -> None:
+        writer = InfluxWriter(influx_config(url, "h1"), store)
+        writer.start()
+        assert writer.flush(10)
+        writer.close()
+
+    def pings(stub: StubServer) -> list[str]:
+        return [
+            line
+            for body in stub.accepted
+            for line in body.decode().splitlines()
+            if line.startswith("qos_ping")
+        ]
+
+    with StubServer(204, "") as first, StubServer(204, "") as second:
+        with Store(tmp_path / "a.db") as store:
+            store.write(rounds[:6])
+            run_writer(store, first.url)
+        with Store(tmp_path / "a.db") as store:  # a restart: a new Store and a new writer
+            store.write(rounds[6:])
+            run_writer(store, first.url)
+            assert store.get_meta("influx.cursor.ping") == str(store.max_rowid("ping"))
+        with Store(tmp_path / "a.db") as store:
+            run_writer(store, second.url)
+    assert [int(line.rsplit(" ", 1)[1]) for line in pings(first)] == [
+        ts_us(r.ts) for r in rounds
+    ]  # each once
+    assert len(pings(second)) == 10  # a new destination gets everything stored

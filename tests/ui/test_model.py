@@ -168,3 +168,20 @@ async def test_round_burst_is_one_update_at_100_targets(monkeypatch: pytest.Monk
         assert app.records_applied == 100
         assert app.batches_applied <= 3  # usually 1: the message is posted once until drained
         assert calls["n"] <= 100 * app.batches_applied and calls["n"] >= 100
+
+
+def test_compacted_history_draws_the_same_chart() -> None:
+    from qostui.records import BandwidthSample
+    from qostui.ui.chart import bandwidth_series, compact_rounds, compact_samples
+
+    records = fixed_records(3000)
+    rounds = [r for r in records if isinstance(r, PingRound) and r.target == "::1"]  # ends unreachable
+    since, until = T0 - 500, T0 + 3000
+    compact = compact_rounds(rounds, since, until, 100)
+    assert len(compact) <= 100
+    a, b = ping_series(rounds, since, until, 100), ping_series(compact, since, until, 100)
+    assert (a.ts, a.rtt_min_ms, a.rtt_max_ms, a.sent, a.received) == (b.ts, b.rtt_min_ms, b.rtt_max_ms, b.sent, b.received)
+    assert b.rtt_avg_ms == pytest.approx(a.rtt_avg_ms) and len(a.loss_ts) == len(b.loss_ts) >= 1
+    samples = [r for r in records if isinstance(r, BandwidthSample)]
+    bs, cs = bandwidth_series(samples, since, until, 100), bandwidth_series(compact_samples(samples, since, until, 100), since, until, 100)
+    assert bs.ts == cs.ts and cs.rx_mbps == pytest.approx(bs.rx_mbps)

@@ -170,3 +170,39 @@ async def test_mouse_and_many_targets_at_80x24() -> None:
         await pilot.double_click(visible)
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen) and app.screen.key == visible.key
+
+
+async def test_detail_24h_window_from_a_full_store(db_path: Path) -> None:
+    """A day of history in the store: the 24 h view loads it in a worker and keeps it compact."""
+    import re
+    import time
+
+    from qostui.records import PingRound
+    from ui.helpers import fixed_records
+
+    now = time.time()
+    n = 20_000
+    day = [r for r in fixed_records(n, ("127.0.0.1",), t0=0.0) if isinstance(r, PingRound)]
+    day = [PingRound(**{**{f: getattr(r, f) for f in r.__slots__}, "ts": now - 86_000 + i * 86_000 / n})  # type: ignore[attr-defined]
+           for i, r in enumerate(day)]
+    with Store(db_path) as store:
+        store.insert(day)
+    config = live_config(db_path, "127.0.0.1")
+    app = QostuiApp(config, pipeline=Pipeline(config), remember_theme=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            detail = app.screen
+            assert isinstance(detail, DetailScreen)
+            await wait_for(pilot, lambda: detail.loads >= 1, 10, "the 5 min window")
+            await pilot.press("w", "w")
+            assert app.window_s == 86_400.0
+            await wait_for(pilot, lambda: detail.loads >= 2 and detail._loaded_window == 86_400.0, 20,
+                           "the 24 h window")
+            await pilot.pause(0.1)
+            assert len(detail._rows) <= 4 * detail._points() + 100  # compacted, not 20 000 rounds
+            probes = re.search(r"(\d+) probes", screen_text(app))
+            assert probes and int(probes.group(1)) >= n * 5, screen_text(app)
+            await pilot.press("q")
+    finally:
+        app.stop_pipeline()

@@ -52,3 +52,40 @@ def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
     assert (tmp_path / "status.txt").read_text().strip() == "exit=0"
     with Store(db) as store:
         assert len(store.ping_rounds()) >= 9
+
+
+def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
+    """A dropped SSH session (SIGHUP) or a service stop (SIGTERM) flushes the store like `q` does."""
+    import psutil
+
+    tmux = need_tool("tmux")
+    socket = f"qostui-ui-sig-{os.getpid()}"
+
+    def tm(*args: str, check: bool = True) -> str:
+        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=10,
+                              check=check).stdout
+
+    try:
+        for sig in ("TERM", "HUP"):
+            db = tmp_path / f"{sig}.db"
+            status = tmp_path / f"{sig}.status"
+            cmd = (
+                f"env XDG_CONFIG_HOME={tmp_path / 'cfg'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm "
+                f"{sys.executable} -m qostui --targets 127.0.0.1 --db {db} --interval 0.5; echo exit=$? > {status}"
+            )
+            tm("new-session", "-d", "-x", "80", "-y", "24", "-s", sig, cmd)
+            shell = psutil.Process(int(tm("list-panes", "-t", sig, "-F", "#{pane_pid}").strip()))
+            deadline = time.monotonic() + 10
+            while "UP" not in tm("capture-pane", "-p", "-t", sig) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            (qostui,) = shell.children()
+            qostui.send_signal(getattr(__import__("signal"), f"SIG{sig}"))
+            qostui.wait(timeout=10)
+            deadline = time.monotonic() + 5
+            while not status.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert status.read_text().strip() == "exit=0", sig
+            with Store(db) as store:
+                assert len(store.ping_rounds()) >= 1, sig
+    finally:
+        tm("kill-server", check=False)

@@ -49,7 +49,10 @@ def test_single_spikes_and_flapping_never_alert() -> None:
 def test_flapping_while_raised_does_not_clear() -> None:
     engine = AlertEngine(T)
     losses = [10, 10, 10, 0, 10, 0, 0, 10, 0, 0, 0]
-    assert feed(engine, [rnd(i, loss) for i, loss in enumerate(losses)]) == [(2, "loss", "warn"), (10, "loss", "ok")]
+    assert feed(engine, [rnd(i, loss) for i, loss in enumerate(losses)]) == [
+        (2, "loss", "warn"),
+        (10, "loss", "ok"),
+    ]
 
 
 def test_warn_then_crit_then_back_down() -> None:
@@ -100,7 +103,12 @@ def test_event_message_names_value_threshold_and_target() -> None:
 
 def test_bandwidth_below_forecast() -> None:
     engine = AlertEngine(T, forecast_tolerance_s=150)
-    engine.feed([Forecast(made_at=0.0, ts=1000.0 + 300 * k, step=k + 1, model="m", predicted_mbps=100.0) for k in range(3)])
+    engine.feed(
+        [
+            Forecast(made_at=0.0, ts=1000.0 + 300 * k, step=k + 1, model="m", predicted_mbps=100.0)
+            for k in range(3)
+        ]
+    )
     events = []
     for i in range(8):
         rx = 30.0 if i < 4 else 95.0  # 70% (rx + tx 30 of 100) below forecast, then fine
@@ -155,4 +163,16 @@ def test_pipeline_publishes_events_to_the_store(tmp_path: Path) -> None:
 
     with Store(tmp_path / "a.db") as store:
         stored = store.events()
-    assert [(e.kind, e.level, e.target) for e in stored] == [("loss", "crit", "127.0.0.1"), ("loss", "ok", "127.0.0.1")]
+    assert [(e.kind, e.level, e.target) for e in stored] == [
+        ("loss", "crit", "127.0.0.1"),
+        ("loss", "ok", "127.0.0.1"),
+    ]
+
+
+def test_recorder_prints_an_event_as_one_alert_line() -> None:
+    from qostui.commands.record import format_event
+
+    line = format_event(
+        Event(time.mktime((2026, 11, 27, 14, 2, 31, 0, 0, -1)), "loss", "gw", "warn", "loss 30.0% to gw")
+    )
+    assert line == "14:02:31 ALERT WARN loss gw: loss 30.0% to gw"

@@ -44,7 +44,10 @@ def test_total_loss_omits_rtt_fields_and_keeps_counts() -> None:
              rtt_p50_ms=None, rtt_p95_ms=None, jitter_ms=None, mos=None),
         "h1",
     )  # fmt: skip
-    assert line == 'qos_ping,host=h1,target=gw,address=10.0.0.1,probe=icmp loss_pct=100.0,sent=5i,received=0i,state="ok" 1795800000250000'
+    assert (
+        line
+        == 'qos_ping,host=h1,target=gw,address=10.0.0.1,probe=icmp loss_pct=100.0,sent=5i,received=0i,state="ok" 1795800000250000'
+    )
 
 
 def test_failed_round_state_error_and_empty_address() -> None:
@@ -92,7 +95,9 @@ def test_bandwidth_forecast_event_lines() -> None:
     assert encode(BandwidthSample(TS, "eth0", 12.5, 0.75, 5.0), "h") == (
         "qos_bandwidth,host=h,interface=eth0 rx_mbps=12.5,tx_mbps=0.75,interval_s=5.0 1795800000250000"
     )
-    assert encode(Forecast(made_at=TS - 300, ts=TS, step=1, model="lstm-20261127", predicted_mbps=42.5), "h") == (
+    assert encode(
+        Forecast(made_at=TS - 300, ts=TS, step=1, model="lstm-20261127", predicted_mbps=42.5), "h"
+    ) == (
         "qos_forecast,host=h,model=lstm-20261127,step=1 predicted_mbps=42.5,made_at=1795799700.25 1795800000250000"
     )
     assert encode(Event(TS, "loss", "gw", "crit", 'loss 30% "bad"'), "h") == (
@@ -101,7 +106,9 @@ def test_bandwidth_forecast_event_lines() -> None:
 
 
 def test_agent_start_line() -> None:
-    assert encode_agent_start("h", TS, "0.1.0") == 'qos_agent,host=h start=1i,version="0.1.0" 1795800000250000'
+    assert (
+        encode_agent_start("h", TS, "0.1.0") == 'qos_agent,host=h start=1i,version="0.1.0" 1795800000250000'
+    )
 
 
 def test_timestamps_are_microseconds_and_round_correctly() -> None:
@@ -125,7 +132,7 @@ def _parse(line: str) -> tuple[str, set[str], set[str]]:
     head, fields = parts[0], parts[1]
     measurement = re.split(r"(?<!\\),", head)[0]
     tags = {m.group(1) for m in _KEY.finditer(head)}
-    field_keys = {m.split("=")[0] for m in re.split(r'(?<!\\),(?=[a-z0-9_]+=)', fields)}
+    field_keys = {m.split("=")[0] for m in re.split(r"(?<!\\),(?=[a-z0-9_]+=)", fields)}
     return measurement, tags, field_keys
 
 

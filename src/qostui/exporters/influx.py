@@ -47,7 +47,8 @@ DESTINATION_KEY = "influx.destination"
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 30.0
 WARN_FRACTION = 0.8  # warn when the backlog reaches this share of backlog_max_points
-DRAIN_TIMEOUT_S = 10.0  # at close: keep sending while the server answers, at most this long
+DRAIN_TIMEOUT_S = 10.0
+READ_CHUNK = 1000  # rows per store read while assembling a batch  # at close: keep sending while the server answers, at most this long
 
 
 class OutboxStore(Protocol):
@@ -346,8 +347,9 @@ class InfluxWriter:
             if self._do_health_check:
                 self._check_health()
             self._loop()
-        except Exception:  # the writer must never take the recorder down
-            log.exception("influx: writer stopped unexpectedly; unsent points stay queued in the store")
+        except Exception as exc:  # the writer must never take the recorder down; one line, no traceback
+            log.warning("influx: export stopped (%s); unsent points stay in the store for the next run", exc)
+            log.debug("influx: writer failure", exc_info=True)
 
     def _loop(self) -> None:
         while True:
@@ -424,7 +426,12 @@ class InfluxWriter:
                 self.store.set_meta(CURSOR_KEY.format(kind=kind), str(value))
         with self._cond:
             self._cursors = cursors
-        self._refresh_backlog()
+        backlog = sum(self._refresh_backlog().values())
+        if known is None and backlog:
+            # First export from this store: what was recorded before is sent too (bounded by the backlog limit).
+            log.info(
+                "influx: first export to %s; sending the %d point(s) already in the store", dest, backlog
+            )
 
     def _save_cursors(self, new: dict[str, int]) -> None:
         for kind, value in new.items():
@@ -477,11 +484,23 @@ class InfluxWriter:
         """Up to batch_size rows after `cursors` over all kinds, merged by time (per kind in rowid order)."""
         streams = []
         for kind in KINDS:
-            rows = self.store.read_after(kind, cursors.get(kind, 0), self.batch_size)
+            rows = self._read_kind(kind, cursors.get(kind, 0), self.batch_size)
             if rows:
                 streams.append([(_order_key(rec), kind, rowid, rec) for rowid, rec in rows])
         merged = streams[0] if len(streams) == 1 else list(heapq.merge(*streams, key=lambda item: item[0]))
         return [(kind, rowid, rec) for _, kind, rowid, rec in merged[: self.batch_size]]
+
+    def _read_kind(self, kind: str, after: int, limit: int) -> list[tuple[int, Record]]:
+        # In chunks: each read holds the store's lock, and a recording round may be waiting for it.
+        out: list[tuple[int, Record]] = []
+        while len(out) < limit:
+            want = min(READ_CHUNK, limit - len(out))
+            chunk = self.store.read_after(kind, after, want)
+            out.extend(chunk)
+            if len(chunk) < want:
+                break
+            after = chunk[-1][0]
+        return out
 
     def _prepare(self, cursors: dict[str, int]) -> _Batch:
         """Read and encode the next batch after `cursors`."""

@@ -179,7 +179,8 @@ def fit_lstm(
                 state.update(best=val_v, best_epoch=epoch + 1, weights=self.model.get_weights(), wait=0)
             else:
                 state["wait"] += 1
-            patience_left = max(patience - state["wait"], 0)
+            # patience 0 disables early stopping (train all epochs, still restore the best weights)
+            patience_left = max(patience - state["wait"], 0) if patience > 0 else epochs - epoch - 1
             elapsed = time.monotonic() - t0
             per_epoch = elapsed / (epoch + 1)
             emit(
@@ -195,7 +196,7 @@ def fit_lstm(
                     eta_s=per_epoch * min(epochs - epoch - 1, patience_left),
                 )
             )
-            if patience_left == 0 or not np.isfinite(loss_v):
+            if (patience > 0 and patience_left == 0) or not np.isfinite(loss_v):
                 self.model.stop_training = True
             if cancel is not None and cancel.is_set():
                 state["cancelled"] = True

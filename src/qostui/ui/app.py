@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
@@ -73,6 +75,7 @@ class QostuiApp(App[int]):
         self._posted = False
         self._latest_ts = 0.0
         self._stopped = False
+        self._signals: list[signal.Signals] = []
         self.batches_applied = 0  # counters that tests and the benchmark read
         self.records_applied = 0
         self.first_paint_s: float | None = None
@@ -96,8 +99,25 @@ class QostuiApp(App[int]):
             # Bus records gathered for 100 ms arrive as one list: one round = one batch.
             self.pipeline.subscribe("ui", self._on_bus, batch_wait_s=0.1, max_queue=50_000)
             self.pipeline.start()
+            self._handle_signals()
         self.set_interval(2.0, self._tick)
         self.call_after_refresh(self._painted)
+
+    def _handle_signals(self) -> None:
+        """SIGTERM and SIGHUP (an SSH session that drops) quit like `q`: the store is flushed."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, lambda: self.call_next(self.action_quit))
+                self._signals.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+            pass
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
 
     def _painted(self) -> None:
         if self.first_paint_s is None:
@@ -254,7 +274,12 @@ class QostuiApp(App[int]):
     #   QostuiApp.VIEWS["training"] = lambda app: TrainingScreen(app)
     #   and a row in ui/keys.py: Key("t", "t", "app.open_view('training')", "...", "everywhere")
     # A view that defines records_arrived(records) gets every record batch while it is open.
-    VIEWS: ClassVar[dict[str, Callable[[QostuiApp], Screen[Any]]]] = {}
+    VIEWS: ClassVar[dict[str, Callable[[QostuiApp], Screen[Any]]]] = {
+        # imported on first use: the views pull in the forecasting and report modules
+        "training": lambda app: import_module("qostui.ui.screens.training").training_screen(app),
+        "forecast": lambda app: import_module("qostui.ui.screens.forecast").ForecastScreen(),
+        "plots": lambda app: import_module("qostui.ui.screens.plots").PlotsScreen(),
+    }
 
     def action_open_view(self, name: str) -> None:
         factory = self.VIEWS.get(name)
@@ -262,6 +287,11 @@ class QostuiApp(App[int]):
             self.notify(f"the {name} view is not available in this build", severity="warning")
             return
         if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        current = getattr(self.screen, "view_name", "")
+        if current == name:
+            return
+        if current:  # one view at a time: `f` on the training screen replaces it
             self.pop_screen()
         self.push_screen(factory(self))
 
@@ -279,6 +309,10 @@ class QostuiApp(App[int]):
             yield SystemCommand("Open detail", "Enter: chart of the selected panel", self.action_open_selected)
         yield SystemCommand("Chart scale", "s: auto / from zero / log", self.action_cycle_scale)
         yield SystemCommand("Chart window", "w: 5 min / 1 h / 24 h", self.action_cycle_window)
+        yield SystemCommand("Train the forecasting model", "t: training screen", lambda: self.action_open_view("training"))
+        yield SystemCommand("Bandwidth forecast", "f: forecast, baselines, past forecasts", lambda: self.action_open_view("forecast"))
+        yield SystemCommand("Analytic plots", "g: the report's five charts", lambda: self.action_open_view("plots"))
+        yield from getattr(screen, "system_commands", lambda: ())()  # a view's own actions
         yield SystemCommand("Help: all keys", "?: list every key", self.action_help)
 
     # --- theme ---------------------------------------------------------------------------------

@@ -87,8 +87,9 @@ def ping_series(rounds: Iterable[PingRound], since: float, until: float, max_poi
             b_ts = r.ts
         out.rounds += 1
         if r.state is not ProbeState.OK:
-            # unreachable: every probe of the round counts as lost on the chart
+            # unreachable: the round counts as lost probes on the chart and in the window's loss
             b_sent += max(1, r.sent)
+            out.sent += max(1, r.sent)
             b_ts = r.ts
             continue
         b_sent += r.sent
@@ -133,6 +134,64 @@ def bandwidth_series(samples: Iterable[BandwidthSample], since: float, until: fl
         out.ts.append(ts0)
         out.rx_mbps.append(rx / n)
         out.tx_mbps.append(tx / n)
+    return out
+
+
+def compact_rounds(rounds: Sequence[PingRound], since: float, until: float, max_points: int) -> list[PingRound]:
+    """One summary round per bucket (min of mins, probe-weighted mean, max of maxes, probe counts),
+    so a 24 h window held by the detail view is a few hundred records, not 86 400.
+    `ping_series` of the result draws the same chart as of the input."""
+    width_s = max(1e-9, (until - since) / max(1, max_points))
+    out: list[PingRound] = []
+    group: list[PingRound] = []
+    cur = None
+
+    def flush() -> None:
+        ok = [r for r in group if r.state is ProbeState.OK]
+        sent = sum(r.sent if r.state is ProbeState.OK else max(1, r.sent) for r in group)
+        received = sum(r.received for r in ok)
+        mins = [r.rtt_min_ms for r in ok if r.rtt_min_ms is not None]
+        maxs = [r.rtt_max_ms for r in ok if r.rtt_max_ms is not None]
+        weighted = [(r.rtt_avg_ms, r.received) for r in ok if r.rtt_avg_ms is not None and r.received]
+        n = sum(w for _, w in weighted)
+        first = group[0]
+        out.append(PingRound(
+            ts=first.ts, target=first.target, address=first.address, probe=first.probe, state=ProbeState.OK,
+            sent=sent, received=received, loss_pct=100.0 * (sent - received) / sent if sent else 0.0,
+            rtt_min_ms=min(mins) if mins else None, rtt_max_ms=max(maxs) if maxs else None,
+            rtt_avg_ms=sum(a * w for a, w in weighted) / n if n else None,
+        ))
+
+    for r in rounds:
+        b = _bucket_of(r.ts, since, width_s)
+        if b != cur and group:
+            flush()
+            group = []
+        cur = b
+        group.append(r)
+    if group:
+        flush()
+    return out
+
+
+def compact_samples(samples: Sequence[BandwidthSample], since: float, until: float, max_points: int) -> list[BandwidthSample]:
+    """One mean sample per bucket (see compact_rounds)."""
+    width_s = max(1e-9, (until - since) / max(1, max_points))
+    out: list[BandwidthSample] = []
+    group: list[BandwidthSample] = []
+    cur = None
+    for s in [*samples, None]:
+        b = None if s is None else _bucket_of(s.ts, since, width_s)
+        if group and (s is None or b != cur):
+            g0 = group[0]
+            out.append(BandwidthSample(
+                ts=g0.ts, interface=g0.interface, rx_mbps=sum(x.rx_mbps for x in group) / len(group),
+                tx_mbps=sum(x.tx_mbps for x in group) / len(group), interval_s=sum(x.interval_s for x in group),
+            ))
+            group = []
+        if s is not None:
+            cur = b
+            group.append(s)
     return out
 
 

@@ -22,6 +22,8 @@ from qostui.ui.chart import (
     WINDOW_NAMES,
     bandwidth_lines,
     bandwidth_series,
+    compact_rounds,
+    compact_samples,
     ping_lines,
     ping_series,
 )
@@ -81,11 +83,16 @@ class DetailScreen(Screen[None]):
     # --- data --------------------------------------------------------------------------------
     def reload(self) -> None:
         """Read the window from the store (or the in-memory history when running without one)."""
-        self.query_one(ChartView).show_message(f"loading {WINDOW_NAMES[self.app.window_s]} of history…")
-        self._load(self.app.window_s)
+        chart = self.query_one(ChartView)
+        chart.show_message(f"loading {WINDOW_NAMES[self.app.window_s]} of history…")
+        self._load(self.app.window_s, self._points())
+
+    def _points(self) -> int:
+        """Buckets on the chart: two per column (plotext's half blocks)."""
+        return max(20, (self.query_one(ChartView).content_region.width or 76) * 2)
 
     @work(thread=True, exclusive=True, group="detail-load")
-    def _load(self, window_s: float) -> None:
+    def _load(self, window_s: float, points: int) -> None:
         until = self.app.now()
         since = until - window_s
         store = self.app.store
@@ -102,6 +109,11 @@ class DetailScreen(Screen[None]):
         except Exception as exc:  # a store problem shows on the chart, it must not end the monitor
             self.app.call_from_thread(self.query_one(ChartView).show_message, f"cannot read the store: {exc}")
             return
+        if len(rows) > 4 * points:  # long windows: keep one summary per bucket, not every round
+            if self.kind == "interface":
+                rows = list(compact_samples(rows, since, until, points))  # type: ignore[arg-type]
+            else:
+                rows = list(compact_rounds(rows, since, until, points))  # type: ignore[arg-type]
         self.app.call_from_thread(self._loaded, rows, window_s)
 
     def _memory_rows(self) -> list[Record]:
@@ -113,6 +125,8 @@ class DetailScreen(Screen[None]):
         return list(h.rounds) if h else []
 
     def _loaded(self, rows: list[Record], window_s: float) -> None:
+        if window_s != self.app.window_s:  # a superseded load (w pressed again meanwhile)
+            return
         # The store lags the screen by up to one flush: add what the ring buffer has beyond it.
         last_ts = rows[-1].ts if rows else self.app.now() - window_s
         rows.extend(r for r in self._memory_rows() if r.ts > last_ts)
@@ -155,7 +169,7 @@ class DetailScreen(Screen[None]):
         if self._rows and self._rows[0].ts < since:
             self._rows = [r for r in self._rows if r.ts >= since]
         chart = self.query_one(ChartView)
-        points = max(20, (chart.content_region.width or 76) * 2)
+        points = self._points()
         scale = self.app.y_scale
         title = self.query_one("#detail-title", Static)
         summary = self.query_one("#detail-summary", Static)
@@ -191,7 +205,7 @@ class DetailScreen(Screen[None]):
         mins = [v for v in ps.rtt_min_ms if v is not None]
         maxs = [v for v in ps.rtt_max_ms if v is not None]
         text = Text()
-        text.append(f"{ps.rounds} rounds  ")
+        text.append(f"{ps.sent} probes  ")
         if avgs:
             text.append(f"rtt min/avg/max {fmt_ms(min(mins))}/{fmt_ms(sum(avgs) / len(avgs))}/{fmt_ms(max(maxs))} ms  ")
         loss = ps.loss_total_pct
