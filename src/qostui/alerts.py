@@ -7,7 +7,8 @@ produce an event per round. An Event is emitted only when the resulting level ch
 level "warn"/"crit" on a raise (or a crit -> warn step down) and "ok" when everything cleared.
 
 Rounds without a value for a metric (no RTT under 100% loss) leave that metric's alarm as it is.
-A round whose probe failed (no route, unresolved) counts as 100% loss.
+A round whose probe could not run (no route, unresolved, no permission) is not loss: it feeds a
+"reachability" alarm of its own (crit), and leaves the ping metrics' alarms as they are.
 """
 
 from __future__ import annotations
@@ -123,9 +124,12 @@ class AlertEngine:
                 "loss": r.loss_pct,
                 "mos": r.mos,
             }
-        else:  # the probe could not run: the target is unreachable, that is total loss
-            values = {"loss": 100.0}
+        else:  # the probe could not run: a state of its own, not loss
+            values = {}
         events = []
+        reachability = self._reachability(r)
+        if reachability is not None:
+            events.append(reachability)
         for kind, value in values.items():
             if value is None:
                 continue
@@ -133,6 +137,20 @@ class AlertEngine:
             if event is not None:
                 events.append(event)
         return events
+
+    def _reachability(self, r: PingRound) -> Event | None:
+        alarm = self._alarms.setdefault(("reachability", r.target), _Alarm())
+        before = alarm.level
+        after = alarm.update(0 if r.state == ProbeState.OK else 2, self.rounds)
+        if after == before:
+            return None
+        n = self.rounds
+        if after:
+            state = r.state.value.replace("_", " ")
+            message = f"{r.target}: {state} for {n} round{'s' if n > 1 else ''}" + (f" ({r.error})" if r.error else "")
+        else:
+            message = f"{r.target}: reachable again ({n} rounds)"
+        return Event(ts=r.ts, kind="reachability", target=r.target, level=LEVELS[after], message=message)
 
     def _step(self, metric: Metric, target: str, value: float, ts: float, detail: str = "") -> Event | None:
         alarm = self._alarms.setdefault((metric.kind, target), _Alarm())

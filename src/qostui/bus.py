@@ -28,6 +28,7 @@ class Subscription:
     batch_wait_s: float
     max_batch: int
     queue: queue.Queue = field(repr=False)
+    feeds_back: bool = False  # its handler publishes on this bus (alerts): closed first
     dropped: int = 0
     delivered: int = 0
     errors: int = 0
@@ -48,13 +49,16 @@ class Bus:
         max_queue: int = 100_000,
         batch_wait_s: float = 0.0,
         max_batch: int = 10_000,
+        feeds_back: bool = False,
     ) -> Subscription:
         """`handler` gets lists of records on the subscription's own thread.
 
         With batch_wait_s > 0 records are gathered for up to that long before one call
-        (the store uses this to write a round in one transaction).
+        (the store uses this to write a round in one transaction). A subscriber whose handler
+        publishes back on this bus says feeds_back=True, so close() lets it finish first and what
+        it publishes while closing still reaches the others.
         """
-        sub = Subscription(name, handler, batch_wait_s, max_batch, queue.Queue(maxsize=max_queue))
+        sub = Subscription(name, handler, batch_wait_s, max_batch, queue.Queue(maxsize=max_queue), feeds_back=feeds_back)
         sub.thread = threading.Thread(target=self._pump, args=(sub,), name=f"bus-{name}", daemon=True)
         with self._lock:
             self._subs.append(sub)
@@ -118,12 +122,13 @@ class Bus:
                 return
             self._closed = True
             subs = list(self._subs)
-        for sub in subs:
-            sub.queue.put(_STOP)  # blocks only while the queue is full; the pump is draining it
         deadline = time.monotonic() + timeout_s
-        for sub in subs:
-            if sub.thread is not None:
-                sub.thread.join(max(0.0, deadline - time.monotonic()))
+        for group in ([s for s in subs if s.feeds_back], [s for s in subs if not s.feeds_back]):
+            for sub in group:
+                sub.queue.put(_STOP)  # blocks only while the queue is full; the pump is draining it
+            for sub in group:
+                if sub.thread is not None:
+                    sub.thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def subscriptions(self) -> list[Subscription]:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from qostui.config import Config, load_config, parse_targets_arg
-from qostui.errors import ConfigError, QostuiError
+from qostui.errors import QostuiError
 
 # sub-command -> module under qostui.commands
 COMMANDS: dict[str, str] = {

@@ -360,6 +360,28 @@ def validate(cfg: Config) -> None:
     if not 1 <= f.units <= 1024:
         raise ConfigError(f"{where}: 'forecast.units' must be 1..1024, got {f.units}")
     _positive(f.step_s, where, "forecast.step_s")
+    t = cfg.thresholds
+    for kind in ("rtt", "jitter"):
+        warn, crit = getattr(t, f"{kind}_warn_ms"), getattr(t, f"{kind}_crit_ms")
+        if not 0 <= warn <= crit:
+            raise ConfigError(f"{where}: 'thresholds.{kind}_warn_ms' ({warn:g}) must be between 0 and thresholds.{kind}_crit_ms ({crit:g})")
+    if not 0 <= t.loss_warn_pct <= t.loss_crit_pct <= 100:
+        raise ConfigError(f"{where}: thresholds need 0 <= loss_warn_pct <= loss_crit_pct <= 100")
+    if not 0 <= t.mos_crit <= t.mos_warn <= 5:
+        raise ConfigError(f"{where}: thresholds need 0 <= mos_crit <= mos_warn <= 5")
+    if not 0 < t.bandwidth_below_forecast_pct < 100:
+        raise ConfigError(f"{where}: 'thresholds.bandwidth_below_forecast_pct' must be between 0 and 100, got {t.bandwidth_below_forecast_pct:g}")
+    if not 1 <= t.hysteresis_rounds <= 1000:
+        raise ConfigError(f"{where}: 'thresholds.hysteresis_rounds' must be 1..1000, got {t.hysteresis_rounds}")
+    ix = cfg.influx
+    if not 1 <= ix.batch_size <= 1_000_000:
+        raise ConfigError(f"{where}: 'influx.batch_size' must be 1..1000000, got {ix.batch_size}")
+    if not 10 <= ix.flush_interval_ms <= 3_600_000:
+        raise ConfigError(f"{where}: 'influx.flush_interval_ms' must be 10..3600000, got {ix.flush_interval_ms}")
+    if ix.backlog_max_points < ix.batch_size:
+        raise ConfigError(f"{where}: 'influx.backlog_max_points' must be at least influx.batch_size ({ix.batch_size}), got {ix.backlog_max_points}")
+    if not 100 <= ix.timeout_ms <= 600_000:
+        raise ConfigError(f"{where}: 'influx.timeout_ms' must be 100..600000, got {ix.timeout_ms}")
     if cfg.influx.enabled:
         for key in ("url", "org", "bucket"):
             if not getattr(cfg.influx, key):

@@ -513,6 +513,11 @@ class _Point:
     fields: dict[str, str] = field(default_factory=dict)
 
 
+def parse_influx_csv(text: str, source: str) -> ReadResult:
+    """Flux annotated CSV text (a file or a query answer) -> records; `source` names it in errors."""
+    return _read_influx(Path(source), text.splitlines())
+
+
 def _read_influx(path: Path, lines: list[str]) -> ReadResult:
     # (measurement, ts, sorted tags) -> fields; pivoting is needed because Flux writes one field per row
     points: dict[tuple[str, float, tuple[tuple[str, str], ...]], _Point] = {}

@@ -46,7 +46,7 @@ class Pipeline:
         from qostui.alerts import AlertEngine, make_subscriber
 
         self.alerts = AlertEngine(config.thresholds, forecast_tolerance_s=config.forecast.step_s / 2)
-        self.bus.subscribe("alerts", make_subscriber(self.alerts, self.bus.publish))
+        self.bus.subscribe("alerts", make_subscriber(self.alerts, self.bus.publish), feeds_back=True)
         # Influx export reads the store (the durable outbox); the bus only tells it new rows exist.
         self.influx = None
         if config.influx.enabled:

@@ -85,3 +85,33 @@ def test_server_refuses(tmp_path: Path, status: int, message: str, expected: str
     # the token did reach the server (so 401 means the server refused it, not that we sent none)
     assert any(h.get("Authorization") == f"Token {TOKEN}" for _, _, h in stub.requests)
     assert_recorded_locally(proc, tmp_path / "a.db")
+
+
+def test_backoff_does_not_hammer_and_close_cuts_it_short(tmp_path: Path) -> None:
+    """Against a dead port: retries back off (0.5, 1, 2 s ...), and stopping does not wait for the next one."""
+    import time
+
+    from qostui.config import InfluxConfig
+    from qostui.exporters.influx import InfluxWriter
+    from qostui.records import PingRound, ProbeState
+
+    cfg = InfluxConfig(enabled=True, url=f"http://127.0.0.1:{free_port()}", org="o", bucket="b", host_tag="h",
+                       flush_interval_ms=50, timeout_ms=1000)  # fmt: skip
+    with Store(tmp_path / "a.db") as store:
+        store.write(
+            [
+                PingRound(1_795_800_000.0 + i, "gw", "10.0.0.1", "icmp", ProbeState.OK, 1, 1, 0.0)
+                for i in range(5)
+            ]
+        )
+        writer = InfluxWriter(cfg, store)
+        writer.start()
+        time.sleep(3.2)
+        failures = writer.failures
+        assert writer.status() == "influx retrying (unreachable, backlog 5)"
+        started = time.monotonic()
+        writer.close()
+        assert time.monotonic() - started < 2.0
+        assert store.get_meta("influx.cursor.ping") == "0"  # nothing acknowledged, nothing skipped
+    # health check + retries after ~0.5, ~1, ~2 s (each x0.8..1): 3 to 5 attempts in 3.2 s, not 60
+    assert 3 <= failures <= 5, failures

@@ -70,7 +70,7 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
             db = tmp_path / f"{sig}.db"
             status = tmp_path / f"{sig}.status"
             cmd = (
-                f"env XDG_CONFIG_HOME={tmp_path / 'cfg'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm "
+                f"env -u COLORTERM XDG_CONFIG_HOME={tmp_path / 'cfg'} XDG_DATA_HOME={tmp_path / 'data'} TERM=xterm "
                 f"{sys.executable} -m qostui --targets 127.0.0.1 --db {db} --interval 0.5; echo exit=$? > {status}"
             )
             tm("new-session", "-d", "-x", "80", "-y", "24", "-s", sig, cmd)
@@ -78,12 +78,16 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
             deadline = time.monotonic() + 10
             while "UP" not in tm("capture-pane", "-p", "-t", sig) and time.monotonic() < deadline:
                 time.sleep(0.2)
+            # TERM=xterm without COLORTERM: a 16-colour terminal gets 16-colour codes only
+            coloured = tm("capture-pane", "-e", "-p", "-t", sig)
+            assert "UP" in coloured and "\x1b[" in coloured
+            assert "38;2;" not in coloured and "38;5;" not in coloured and "48;2;" not in coloured
             (qostui,) = shell.children()
             qostui.send_signal(getattr(__import__("signal"), f"SIG{sig}"))
             qostui.wait(timeout=10)
             deadline = time.monotonic() + 5
-            while not status.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            while not (status.exists() and status.read_text().strip()) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the shell creates the file before it writes the line
             assert status.read_text().strip() == "exit=0", sig
             with Store(db) as store:
                 assert len(store.ping_rounds()) >= 1, sig

@@ -176,3 +176,17 @@ def test_recorder_prints_an_event_as_one_alert_line() -> None:
         Event(time.mktime((2026, 11, 27, 14, 2, 31, 0, 0, -1)), "loss", "gw", "warn", "loss 30.0% to gw")
     )
     assert line == "14:02:31 ALERT WARN loss gw: loss 30.0% to gw"
+
+
+def test_no_route_is_a_reachability_alert_not_loss() -> None:
+    from qostui.alerts import AlertEngine
+    from qostui.config import ThresholdConfig
+    from qostui.records import PingRound, ProbeState
+
+    engine = AlertEngine(ThresholdConfig(hysteresis_rounds=2))
+    down = [PingRound(float(i), "10.231.255.1", "10.231.255.1", "icmp", ProbeState.NO_ROUTE, 0, 0, 0.0) for i in range(3)]
+    events = engine.feed(down)
+    assert [(e.kind, e.level) for e in events] == [("reachability", "crit")]
+    assert "no route" in events[0].message
+    up = [PingRound(10.0 + i, "10.231.255.1", "10.231.255.1", "icmp", ProbeState.OK, 5, 5, 0.0, rtt_avg_ms=1.0) for i in range(2)]
+    assert [(e.kind, e.level) for e in engine.feed(up)] == [("reachability", "ok")]

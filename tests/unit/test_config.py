@@ -71,6 +71,8 @@ def test_values_are_read(tmp_path: Path) -> None:
         ("[forecast]\nhorizon = 50\n", r"'forecast.horizon' must be 1..20"),
         ("[probe]\nmethod = 'udp'\n", r"'probe.method' must be one of"),
         ("interval_s = = 3\n", r"not valid TOML"),
+        ("[thresholds]\nrtt_warn_ms = 500\n", r"'thresholds.rtt_warn_ms' \(500\) must be between 0 and"),
+        ("[influx]\nbatch_size = 0\n", r"'influx.batch_size' must be 1..1000000"),
     ],
 )
 def test_bad_input_is_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:

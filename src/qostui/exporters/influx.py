@@ -16,6 +16,13 @@ write API. A cursor moves only after the server acknowledged the batch (2xx), so
 Points are keyed by (measurement, tags, timestamp), so a batch replayed after a crash between the
 server's answer and the cursor update overwrites itself in InfluxDB instead of duplicating.
 
+Timing: new rows are looked for every `flush_interval_ms` (a full batch of new records published on
+the bus wakes the writer at once). While a backlog drains, one batch is on the wire while the next is
+read and encoded. A malformed point (HTTP 400) is isolated by splitting the batch and skipped alone.
+At start a health check (GET /ping, then a one-line write of `qos_agent`) logs one clear line for an
+unreachable server, a rejected token (401/403) or an unknown org/bucket (404); failures after that
+log one line per kind of problem, not one per retry. Recording never waits for the server.
+
 The token is only handed to the client library; it never appears in logs, errors or repr.
 """
 
@@ -346,6 +353,8 @@ class InfluxWriter:
             self._transport = self._transport_factory(self.config)
             if self._do_health_check:
                 self._check_health()
+                if self.state == "retrying":  # the check just failed: back off before the first batch
+                    self._backoff(BACKOFF_START_S)
             self._loop()
         except Exception as exc:  # the writer must never take the recorder down; one line, no traceback
             log.warning("influx: export stopped (%s); unsent points stay in the store for the next run", exc)
@@ -364,9 +373,7 @@ class InfluxWriter:
                 self._on_failure(failed.problem)
                 delay = min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** min(self._failures_in_row - 1, 16))
                 delay *= random.uniform(0.8, 1.0)  # many recorders must not retry in lockstep
-                with self._cond:
-                    if not self._stop:
-                        self._cond.wait(delay)  # only close() cuts a backoff short
+                self._backoff(delay)
                 continue
             if done:  # only a write the server took says it is fine again
                 self._on_success()
@@ -376,6 +383,17 @@ class InfluxWriter:
                 if not self._stop and self._new_records < self.batch_size:
                     self._cond.wait(self.flush_interval_s)
                 self._new_records = 0
+
+    def _backoff(self, delay_s: float) -> None:
+        """Wait before the next attempt; close() or a full batch of new records cuts it short."""
+        deadline = time.monotonic() + delay_s
+        with self._cond:
+            while not self._stop and self._new_records < self.batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            self._new_records = 0
 
     def _drain(self) -> None:
         """Final sends at close: while the server takes batches, until caught up or out of time."""

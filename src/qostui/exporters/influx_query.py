@@ -14,8 +14,6 @@ uses for exported files), so there is one parser for both.
 from __future__ import annotations
 
 import socket
-from pathlib import Path
-from typing import Any
 
 from qostui.config import Config, InfluxConfig
 from qostui.errors import QostuiError
@@ -56,15 +54,9 @@ def parse_annotated_csv(text: str, source: str) -> list[Record]:
     """Flux annotated CSV -> records, with qostui.interop's parser (it pivots fields into records)."""
     from qostui import interop
 
-    parse_text = getattr(interop, "parse_influx_csv", None)  # public text API, when interop offers one
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
+    if not text.strip():
         return []
-    if parse_text is not None:
-        result: Any = parse_text(text, source)
-    else:
-        result = interop._read_influx(Path(source), lines)
-    return list(result.records if hasattr(result, "records") else result)
+    return list(interop.parse_influx_csv(text, source).records)
 
 
 def query_history(config: Config, range_s: float, *, host: str | None = None) -> list[Record]:

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from qostui.config import Config
-from qostui.records import BandwidthSample, PingRound, Record
+from qostui.records import BandwidthSample, Event, PingRound, Record
 from qostui.ui.chart import SCALES, WINDOW_NAMES, WINDOWS_S
 from qostui.ui.keys import KEYS
 from qostui.ui.model import Changes, MonitorModel
@@ -185,7 +185,23 @@ class QostuiApp(App[int]):
                     screen.records_changed(changes)
             elif hasattr(screen, "records_arrived"):  # detail, and later views (training, forecast)
                 screen.records_arrived(records)
+        if changes.events:
+            self._notify_events(changes.events)
         return changes
+
+    def _notify_events(self, events: tuple[Event, ...]) -> None:
+        """Alerts raised or cleared pop up; a burst (a whole site down) is one summary, not a storm."""
+        severity = {"crit": "error", "warn": "warning"}
+        if len(events) <= 3:
+            for e in events:
+                self.notify(f"{e.target}: {e.message}", title=f"{e.kind} {e.level}",
+                            severity=severity.get(e.level, "information"), timeout=8)  # type: ignore[arg-type]
+            return
+        worst = "crit" if any(e.level == "crit" for e in events) else "warn" if any(e.level == "warn" for e in events) else "ok"
+        targets = sorted({e.target for e in events})
+        shown = ", ".join(targets[:6]) + (f" and {len(targets) - 6} more" if len(targets) > 6 else "")
+        self.notify(f"{len(events)} alert changes: {shown}", title=f"alerts ({worst})",
+                    severity=severity.get(worst, "information"), timeout=8)  # type: ignore[arg-type]
 
     # --- header --------------------------------------------------------------------------------
     def status_text(self) -> str:

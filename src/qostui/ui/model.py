@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qostui.config import Config, TargetConfig, ThresholdConfig
-from qostui.records import BandwidthSample, PingRound, ProbeState, Record
+from qostui.records import BandwidthSample, Event, PingRound, ProbeState, Record
 
 # Displayed state names (the issue's vocabulary) and their severity level.
 UP, LOSSY, DOWN, NO_ROUTE, NO_PERMISSION, UNRESOLVED, ERROR, WAITING = (
@@ -70,7 +70,7 @@ def classify(r: PingRound | None, t: ThresholdConfig) -> tuple[str, str]:
 class TargetHistory:
     """The last N rounds of one target plus running statistics since the last reset."""
 
-    __slots__ = ("key", "label", "address", "record_target", "rounds", "last", "_sent", "_received", "_rtt_sum", "_rtt_n", "min_ms", "max_ms")
+    __slots__ = ("key", "label", "address", "record_target", "rounds", "alerts", "last", "_sent", "_received", "_rtt_sum", "_rtt_n", "min_ms", "max_ms")
 
     def __init__(self, key: str, label: str, history_rounds: int) -> None:
         self.key = key
@@ -79,6 +79,7 @@ class TargetHistory:
         self.record_target = key  # PingRound.target as the probes write it (the store's key)
         self.rounds: deque[PingRound] = deque(maxlen=history_rounds)
         self.last: PingRound | None = None
+        self.alerts: dict[str, str] = {}  # active alerts from the alert engine: kind -> "warn" | "crit"
         self.reset()
 
     def reset(self) -> None:
@@ -160,9 +161,10 @@ class Changes:
     targets: frozenset[str]
     interfaces: frozenset[str]
     new_interfaces: bool
+    events: tuple[Event, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.targets or self.interfaces)
+        return bool(self.targets or self.interfaces or self.events)
 
 
 class MonitorModel:
@@ -177,6 +179,7 @@ class MonitorModel:
             self._add_target(tc)
         self.interfaces: dict[str, InterfaceHistory] = {}
         self.rounds_seen = 0
+        self.events: deque[Event] = deque(maxlen=100)  # the latest alerts, newest last
 
     def _add_target(self, tc: TargetConfig) -> TargetHistory:
         h = TargetHistory(tc.address, tc.label, self.history_rounds)
@@ -191,6 +194,7 @@ class MonitorModel:
         targets: set[str] = set()
         ifaces: set[str] = set()
         new_ifaces = False
+        events: list[Event] = []
         for rec in records:
             if isinstance(rec, PingRound):
                 h = self._lookup.get(rec.target)
@@ -206,7 +210,17 @@ class MonitorModel:
                     new_ifaces = True
                 ih.add(rec)
                 ifaces.add(rec.interface)
-        return Changes(frozenset(targets), frozenset(ifaces), new_ifaces)
+            elif isinstance(rec, Event):
+                events.append(rec)
+                self.events.append(rec)
+                h = self._lookup.get(rec.target)
+                if h is not None:
+                    if rec.level in (WARN, CRIT):
+                        h.alerts[rec.kind] = rec.level
+                    else:
+                        h.alerts.pop(rec.kind, None)
+                    targets.add(h.key)
+        return Changes(frozenset(targets), frozenset(ifaces), new_ifaces, tuple(events))
 
     def reset_stats(self) -> None:
         for h in self.targets.values():

@@ -91,7 +91,7 @@ class DetailScreen(Screen[None]):
         """Buckets on the chart: two per column (plotext's half blocks)."""
         return max(20, (self.query_one(ChartView).content_region.width or 76) * 2)
 
-    @work(thread=True, exclusive=True, group="detail-load")
+    @work(thread=True, exclusive=True, group="detail-load", exit_on_error=False)
     def _load(self, window_s: float, points: int) -> None:
         until = self.app.now()
         since = until - window_s
@@ -107,7 +107,7 @@ class DetailScreen(Screen[None]):
                 target = h.record_target if h else self.key
                 rows = list(store.ping_rounds(since=since, until=until + 1, target=target))
         except Exception as exc:  # a store problem shows on the chart, it must not end the monitor
-            self.app.call_from_thread(self.query_one(ChartView).show_message, f"cannot read the store: {exc}")
+            self.app.call_from_thread(self._failed, f"cannot read the store: {exc}")
             return
         if len(rows) > 4 * points:  # long windows: keep one summary per bucket, not every round
             if self.kind == "interface":
@@ -124,8 +124,12 @@ class DetailScreen(Screen[None]):
         h = model.targets.get(self.key)
         return list(h.rounds) if h else []
 
+    def _failed(self, message: str) -> None:
+        if self.is_mounted:
+            self.query_one(ChartView).show_message(message)
+
     def _loaded(self, rows: list[Record], window_s: float) -> None:
-        if window_s != self.app.window_s:  # a superseded load (w pressed again meanwhile)
+        if not self.is_mounted or window_s != self.app.window_s:  # closed, or w pressed again meanwhile
             return
         # The store lags the screen by up to one flush: add what the ring buffer has beyond it.
         last_ts = rows[-1].ts if rows else self.app.now() - window_s

@@ -31,7 +31,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static("qostui keys", id="help-title")
+            yield Static("qostui keys  (↑/↓ PgUp/PgDn scroll · Esc closes)", id="help-title")
             yield Static(keys_table(), id="help-keys")
             yield Static("Esc, ? or q closes this help.  Themes: Ctrl+P → Theme.", id="help-foot")
 

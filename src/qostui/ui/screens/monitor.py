@@ -38,6 +38,7 @@ class MonitorScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="monitor")
         self._panels: dict[str, TargetPanel] = {}
+        self._bandwidth: dict[str, BandwidthPanel] = {}  # interface -> panel ("" = placeholder)
         self._columns = 1
 
     def compose(self) -> ComposeResult:
@@ -48,7 +49,11 @@ class MonitorScreen(Screen[None]):
                 panel = TargetPanel(h, model.config.thresholds, id=f"target-{i}")
                 self._panels[h.key] = panel
                 yield panel
-            yield BandwidthPanel(model.interfaces, enabled=model.config.bandwidth.enabled, id="bandwidth")
+            enabled = model.config.bandwidth.enabled
+            for i, name in enumerate(model.interfaces or [""]):
+                panel = BandwidthPanel(model.interfaces, name, enabled=enabled, id=f"bandwidth-{i}")
+                self._bandwidth[name] = panel
+                yield panel
         yield ChartView(id="preview")
         yield Footer()
 
@@ -98,16 +103,36 @@ class MonitorScreen(Screen[None]):
                 h = self.app.model.targets[key]
                 panel = TargetPanel(h, self.app.model.config.thresholds, id=f"target-{len(self._panels)}")
                 self._panels[key] = panel
-                self.query_one("#panels").mount(panel, before="#bandwidth")
-        if changes.interfaces:
-            self.query_one(BandwidthPanel).update_view()
+                self.query_one("#panels").mount(panel, before=self.query(BandwidthPanel).first())
+        if changes.new_interfaces:
+            self._add_interface_panels()
+        for name in changes.interfaces:
+            bw = self._bandwidth.get(name)
+            if bw is not None:
+                bw.update_view()
         if self.selected_key in changes.targets:
             self.update_preview()
+
+    def _add_interface_panels(self) -> None:
+        model = self.app.model
+        for name in model.interfaces:
+            if name in self._bandwidth:
+                continue
+            placeholder = self._bandwidth.pop("", None)
+            if placeholder is not None:  # the first interface takes over the placeholder
+                placeholder.bind(name)
+                self._bandwidth[name] = placeholder
+                continue
+            panel = BandwidthPanel(model.interfaces, name, id=f"bandwidth-{len(self._bandwidth)}")
+            self._bandwidth[name] = panel
+            if self.is_mounted:
+                self.query_one("#panels").mount(panel)
 
     def refresh_all(self) -> None:
         for panel in self._panels.values():
             panel.update_view()
-        self.query_one(BandwidthPanel).update_view()
+        for bw in self._bandwidth.values():
+            bw.update_view()
         self.update_preview()
 
     # --- keys --------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class TargetPanel(Panel):
         self.thresholds = thresholds
         self._level = ""
         self._title = self._subtitle = ""
+        self._rows = 0
         self.update_view()
 
     def update_view(self) -> None:
@@ -67,6 +68,10 @@ class TargetPanel(Panel):
             self._title, self._subtitle = title, subtitle
             self.border_title = title
             self.border_subtitle = subtitle
+        rows = 1 if h.last is None else 2 + bool(h.alerts)  # waiting line; values + sparklines (+ alerts)
+        if rows != self._rows:  # height: auto, so a new row count needs a new layout
+            self._rows = rows
+            self.refresh(layout=True)
         if level != self._level:
             if self._level:
                 self.remove_class(f"-{self._level}")
@@ -99,6 +104,11 @@ class TargetPanel(Panel):
             mos_level = _level(r.mos, t.mos_warn, t.mos_crit, higher_is_worse=False)
             field("MOS", f"{r.mos:.2f}" if r.mos is not None else "-", mos_level)
         out.append("\n")
+        if h.alerts:
+            out.append("⚠ alert ", style="bold")
+            for i, (kind, lv) in enumerate(sorted(h.alerts.items())):
+                out.append(("  " if i else "") + f"{kind} {lv}", style=LEVEL_STYLE.get(lv, ""))
+            out.append("\n")
         spark_w = max(4, (width - len("rtt ") - len("  loss ")) // 2)
         out.append("rtt ", style="dim")
         out.append(sparkline(h.rtt_series(), spark_w).ljust(spark_w), style="cyan")

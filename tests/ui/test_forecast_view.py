@@ -1,0 +1,139 @@
+"""The forecast view (`f`): actual bandwidth, the next `horizon` steps, baselines, past forecasts.
+
+Snapshots use a generated series and no trained model (the best baseline forecasts), with a fixed
+clock: pytest tests/ui/test_forecast_view.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from qostui.pipeline import Pipeline
+from qostui.store import Store
+from qostui.ui.app import QostuiApp
+from qostui.ui.screens.forecast import ForecastScreen
+from qostui.ui.screens.monitor import MonitorScreen
+from qostui.ui.widgets.plot_view import PlotView
+from ui.forecast_fixtures import fill_store, generated_records, quick_forecast, seed_records
+from ui.helpers import live_config, offline_config, screen_text, wait_for
+
+
+async def test_f_shows_actual_and_horizon_forecast_points(tmp_path: Path, db_path: Path) -> None:
+    records, _ = seed_records()
+    fill_store(db_path, records)
+    cfg = live_config(db_path, "127.0.0.1", interval_s=0.3)
+    cfg = quick_forecast(replace(cfg, bandwidth=replace(cfg.bandwidth, enabled=False)), tmp_path / "models")
+    horizon = cfg.forecast.horizon
+    app = QostuiApp(cfg, pipeline=Pipeline(cfg), remember_theme=False)
+    try:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("f")
+            screen = app.screen
+            assert isinstance(screen, ForecastScreen)
+            await wait_for(pilot, lambda: screen.view is not None, 20, "the first forecast")
+            await pilot.pause(0.1)
+            view = screen.view
+            assert view is not None and not screen.error
+            # the actual series (hours of 5-min steps) and exactly `horizon` forecast points after it
+            assert len(view.hist_ts) >= 36
+            assert len(view.result.forecasts) == horizon
+            steps = [f.ts - view.result.data_end_ts for f in view.result.forecasts]
+            assert steps == [cfg.forecast.step_s * (k + 1) for k in range(horizon)]
+            chart = screen.query_one("#fc-chart", PlotView)
+            data = chart.data
+            assert [ln.label for ln in data.lines][:2] == ["actual", f"forecast ({view.result.model.removeprefix('baseline:')})"]
+            assert len(data.lines[1].values) == horizon + 1  # anchored at the last reading
+            text = chart.text
+            assert "bandwidth Mbps" in text and "actual" in text and "forecast" in text and "┤" in text
+            assert "no trained model" in screen_text(app)
+            # nothing stored by opening the view; F stores `horizon` forecasts and shows them
+            with Store(db_path) as s:
+                assert s.forecasts() == []
+            n = screen.computes
+            await pilot.press("F")
+            await wait_for(pilot, lambda: screen.computes > n and screen.stored_total == horizon, 10, "the re-forecast")
+            app.stop_pipeline()  # flush, then read what F stored
+            with Store(db_path) as s:
+                stored = s.forecasts()
+            assert len(stored) == horizon and {f.model for f in stored} == {view.result.model}
+            # b hides and shows the baselines
+            shown = len(chart.data.lines)
+            await pilot.press("b")
+            assert not screen.show_baselines and len(chart.data.lines) < shown
+            await pilot.press("b")
+            assert len(chart.data.lines) == shown
+            await pilot.press("escape")
+            assert isinstance(app.screen, MonitorScreen)
+    finally:
+        app.stop_pipeline()
+
+
+async def test_past_forecasts_are_drawn_against_actuals(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    records = generated_records()
+    fill_store(db, records)
+    end = max(r.ts for r in records)
+    from qostui.records import Forecast
+
+    # forecasts "made" an hour before the end, for the last hour: they have actuals to compare with
+    past = [Forecast(made_at=end - 3600, ts=end - 3600 + 300 * k, step=k, model="baseline:persistence",
+                     predicted_mbps=50.0) for k in range(1, 13)]
+    with Store(db) as s:
+        s.write(past)
+    cfg = quick_forecast(offline_config(), tmp_path / "models")
+    app = QostuiApp(cfg, remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        with Store(db) as store:
+            screen = ForecastScreen(store=store, clock=lambda: end)
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen.view is not None or bool(screen.error), 20, "the forecast")
+            assert screen.view is not None, screen.error
+            assert len(screen.view.past_ts) == 12 and screen.view.past_n >= 10
+            assert any(ln.label == "past forecasts" for ln in screen.query_one("#fc-chart", PlotView).data.lines)
+            assert "past forecasts: 12" in screen_text(app)
+
+
+async def test_without_store_one_line() -> None:
+    cfg = offline_config()
+    cfg = replace(cfg, store=replace(cfg.store, path="/nonexistent/dir/none.db"))
+    app = QostuiApp(cfg, remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f")
+        screen = app.screen
+        assert isinstance(screen, ForecastScreen)
+        await wait_for(pilot, lambda: screen.computes >= 1, 10, "the attempt")
+        await pilot.pause()
+        assert "no store yet" in screen.error
+        assert "no store yet" in screen_text(app)
+
+
+def snapshot_app(tmp_path: Path) -> tuple[QostuiApp, Path, float]:
+    db = tmp_path / "snap.db"
+    records = generated_records()
+    fill_store(db, records)
+    cfg = quick_forecast(offline_config(), tmp_path / "models")
+    return QostuiApp(cfg, remember_theme=False), db, max(r.ts for r in records)
+
+
+def open_forecast(db: Path, end: float):  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot) -> None:
+        store = Store(db)
+        screen = ForecastScreen(store=store, clock=lambda: end)
+        await pilot.app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.computes >= 1, 20, "the forecast")
+        await pilot.pause()
+
+    return run_before
+
+
+def test_forecast_80x24(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, db, end = snapshot_app(tmp_path)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_forecast(db, end))
+
+
+def test_forecast_160x48(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, db, end = snapshot_app(tmp_path)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=open_forecast(db, end))
