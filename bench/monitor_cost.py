@@ -9,6 +9,7 @@
 2. Memory: the app headless (App.run_test) fed synthetic rounds for 10 targets through the same
    update path the bus uses (`app.apply`), screen painted every 10 rounds; resident set size after
    0, 1 000, 5 000 and 10 000 rounds. Goal: flat, under 150 MB.
+   Also: ms per round (update + paint) with 100 targets, headless.
 3. First frame: seconds from spawning `qostui` in tmux until the pane shows the panels (includes
    interpreter start and imports), median of N runs; and in-process from App() to the first refresh.
    Goal: under 1 s.
@@ -165,12 +166,32 @@ def main() -> int:
     return 0
 
 
+async def hundred_targets(rounds: int = 50) -> float:
+    """ms per round (update + paint) with 100 targets, headless 160x48: no redraw storm."""
+    from qostui.config import Config, parse_targets_arg
+    from qostui.records import PingRound, ProbeState
+    from qostui.ui.app import QostuiApp
+
+    targets = [f"127.0.{i // 250}.{i % 250 + 1}" for i in range(100)]
+    app = QostuiApp(Config().with_overrides(targets=parse_targets_arg(",".join(targets))), remember_theme=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        for i in range(rounds):
+            app.apply([PingRound(ts=1_700_000_000.0 + i, target=t, address=t, probe="icmp", state=ProbeState.OK,
+                                 sent=5, received=5, loss_pct=0.0, rtt_min_ms=0.02, rtt_avg_ms=0.03 + (i % 5) * 0.01,
+                                 rtt_max_ms=0.1, jitter_ms=0.01, mos=4.4) for t in targets])
+            await pilot.pause()
+        return (time.perf_counter() - start) / rounds * 1000
+
+
 def report_memory(rounds: int) -> None:
     marks, paint_s, apply_ms = asyncio.run(memory_after_rounds(rounds))
     print("memory (RSS, headless app, 10 targets): " + ", ".join(f"{n} rounds {mb:.1f} MB" for n, mb in marks))
     print(f"  growth 1000 -> {rounds} rounds: {marks[-1][1] - marks[1][1]:+.1f} MB; "
           f"update path {apply_ms:.3f} ms per round of 10 targets (model + panel refresh calls)")
     print(f"first frame in-process (App() -> first refresh): {paint_s:.3f} s")
+    print(f"100 targets, headless 160x48: {asyncio.run(hundred_targets()):.1f} ms per round (update + paint)")
 
 
 if __name__ == "__main__":

@@ -43,11 +43,12 @@ async def test_f_shows_actual_and_horizon_forecast_points(tmp_path: Path, db_pat
             steps = [f.ts - view.result.data_end_ts for f in view.result.forecasts]
             assert steps == [cfg.forecast.step_s * (k + 1) for k in range(horizon)]
             chart = screen.query_one("#fc-chart", PlotView)
-            data = chart.data
-            assert [ln.label for ln in data.lines][:2] == ["actual", f"forecast ({view.result.model.removeprefix('baseline:')})"]
-            assert len(data.lines[1].values) == horizon + 1  # anchored at the last reading
-            text = chart.text
-            assert "bandwidth Mbps" in text and "actual" in text and "forecast" in text and "┤" in text
+            lines = screen.lines
+            assert [ln.label for ln in lines][:2] == ["actual", f"forecast ({view.result.model.removeprefix('baseline:')})"]
+            assert len(lines[1].values) == horizon + 1  # anchored at the last reading
+            assert len(chart.data.lines) == len(lines)
+            assert "bandwidth Mbps" in chart.text and "┤" in chart.text
+            assert "━ actual  ━ forecast" in screen_text(app)  # the legend line
             assert "no trained model" in screen_text(app)
             # nothing stored by opening the view; F stores `horizon` forecasts and shows them
             with Store(db_path) as s:
@@ -60,11 +61,11 @@ async def test_f_shows_actual_and_horizon_forecast_points(tmp_path: Path, db_pat
                 stored = s.forecasts()
             assert len(stored) == horizon and {f.model for f in stored} == {view.result.model}
             # b hides and shows the baselines
-            shown = len(chart.data.lines)
+            shown = len(screen.lines)
             await pilot.press("b")
-            assert not screen.show_baselines and len(chart.data.lines) < shown
+            assert not screen.show_baselines and len(screen.lines) < shown
             await pilot.press("b")
-            assert len(chart.data.lines) == shown
+            assert len(screen.lines) == shown
             await pilot.press("escape")
             assert isinstance(app.screen, MonitorScreen)
     finally:
@@ -92,8 +93,55 @@ async def test_past_forecasts_are_drawn_against_actuals(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: screen.view is not None or bool(screen.error), 20, "the forecast")
             assert screen.view is not None, screen.error
             assert len(screen.view.past_ts) == 12 and screen.view.past_n >= 10
-            assert any(ln.label == "past forecasts" for ln in screen.query_one("#fc-chart", PlotView).data.lines)
+            assert any(ln.label == "past forecasts" for ln in screen.lines)
+            assert screen.query_one("#fc-chart", PlotView).data.lines[-1].style == "points"
             assert "past forecasts: 12" in screen_text(app)
+
+
+async def test_refreshes_as_rounds_arrive_and_stores_each_new_step(tmp_path: Path) -> None:
+    from qostui.records import BandwidthSample
+
+    db = tmp_path / "s.db"
+    records = generated_records()
+    fill_store(db, records)
+    end = max(r.ts for r in records)
+    cfg = quick_forecast(offline_config(), tmp_path / "models")
+    app = QostuiApp(cfg, remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        with Store(db) as store:
+            screen = ForecastScreen(store=store, clock=lambda: end)
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen.computes >= 1, 20, "the first forecast")
+            assert screen.stored_total == 0 and store.forecasts() == []
+            first_end = screen.view.result.data_end_ts  # type: ignore[union-attr]
+            # a new 5-minute reading arrives (the pipeline would have stored it): forecast again, store it
+            new = BandwidthSample(ts=end + 300, interface="imported", rx_mbps=77.0, tx_mbps=0.0, interval_s=300)
+            store.write([new])
+            screen._last_start = 0.0  # no need to wait out the 1 s throttle
+            app.apply([new])
+            await wait_for(pilot, lambda: screen.computes >= 2, 20, "the refresh")
+            assert screen.view is not None and screen.view.result.data_end_ts == first_end + 300
+            assert screen.stored_total == cfg.forecast.horizon
+            assert len(store.forecasts(since=end + 600)) == cfg.forecast.horizon
+            # a round without a new step forecasts again but stores nothing more
+            screen._last_start = 0.0
+            app.apply([new])
+            await wait_for(pilot, lambda: screen.computes >= 3, 20, "the second refresh")
+            assert screen.stored_total == cfg.forecast.horizon
+
+
+async def test_views_replace_each_other() -> None:
+    app = QostuiApp(offline_config(), remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f")
+        assert isinstance(app.screen, ForecastScreen)
+        await pilot.press("f")  # already open: nothing stacks up
+        await pilot.press("t")
+        assert type(app.screen).__name__ == "TrainingScreen" and len(app.screen_stack) == 3  # _default, monitor, the view
+        await pilot.press("g")
+        assert type(app.screen).__name__ == "PlotsScreen" and len(app.screen_stack) == 3  # _default, monitor, the view
+        await pilot.press("escape")
+        assert isinstance(app.screen, MonitorScreen)
 
 
 async def test_without_store_one_line() -> None:

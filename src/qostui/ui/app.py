@@ -227,7 +227,7 @@ class QostuiApp(App[int]):
         store = str(self.pipeline.db_path) if self.pipeline is not None else str(self.config.store.resolved_path())
         for s in screens:
             for header in s.query(HeaderBar):
-                view = s.label if isinstance(s, DetailScreen) else ""
+                view = s.label if isinstance(s, DetailScreen) else getattr(s, "view_name", "")
                 header.show(
                     store=store,
                     interval_s=self.config.interval_s,

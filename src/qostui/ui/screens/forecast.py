@@ -16,7 +16,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from qostui.store import Store
     from qostui.ui.app import QostuiApp
 
+# The report renderer's colours by line index (qostui.report.terminal.COLORS); white reads as the
+# terminal's default foreground in the legend.
+LINE_COLORS = ("default", "cyan", "yellow", "magenta", "red", "green", "blue")
 SHOW_HISTORY_S = 6 * 3600.0  # "the last hours" of actual bandwidth on the chart
 MIN_REFRESH_S = 1.0  # a round every 0.3 s must not re-read the store every 0.3 s
 
@@ -85,7 +88,7 @@ def model_summary(forecaster: Forecaster, result: ForecastResult, now: float) ->
     """The model in use, its age and skill, in one line."""
     saved = forecaster.saved
     if saved is None:
-        return f"{result.reason} (t trains a model)"
+        return f"{result.reason} (t: train)"
     meta = saved.meta
     age = fmt_s(now - float(meta.get("created_at", now)))
     ev = meta.get("evaluation", {})
@@ -114,6 +117,7 @@ class ForecastScreen(Screen[None]):
         self._clock = clock or time.time
         self.show_baselines = True
         self.view: ForecastView | None = None
+        self.lines: list[Any] = []  # the chart's lines with their labels (tests read them)
         self.error = ""
         self.computes = 0  # finished computations (tests wait on it)
         self.stored_total = 0
@@ -323,10 +327,21 @@ class ForecastScreen(Screen[None]):
             lines.append(Line("past forecasts", v.past_ts, v.past_mbps, "points"))
         hours = (v.hist_ts[-1] - v.hist_ts[0]) / 3600 if len(v.hist_ts) > 1 else 0.0
         title = f"bandwidth Mbps: last {hours:.0f} h and the next {len(fv)} steps of {v.step_s / 60:g} min"
-        chart.show(ActualVsPredicted(title, lines))
+        # plotext's legend box would hide the newest data (top left); a legend line goes above instead
+        legend = Text(no_wrap=True, overflow="ellipsis")
+        for i, ln in enumerate(lines):
+            color = "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)]
+            mark = {"points": "x", "dashed": "┄"}.get(ln.style, "━")
+            legend.append("  " if i else "")
+            legend.append(mark, style=color)
+            legend.append(f" {ln.label}")
+        self.lines = lines
+        chart.show(ActualVsPredicted(title, [replace(ln, label="") for ln in lines]))
 
         head = Text(no_wrap=False)
         head.append(v.model_line)
+        head.append("\n")
+        head.append_text(legend)
         if self.error:
             head.append(f"  (last refresh failed: {self.error})", style="red")
         info.update(head)

@@ -15,6 +15,7 @@ running training going and the header shows its progress; `t` brings the same sc
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import re
@@ -224,6 +225,14 @@ class TrainingScreen(Screen[None]):
         self.stage = "cancelling (stops after the current batch)…"
         self._show_status()
 
+    def system_commands(self) -> Any:
+        from textual.app import SystemCommand
+
+        if self.running:
+            yield SystemCommand("Cancel training", "c: stop after the current batch; nothing is saved", self.action_cancel)
+        else:
+            yield SystemCommand("Start training", "Enter: train with the settings above", self.action_start)
+
     @on(Button.Pressed, "#train-start")
     def _start_pressed(self) -> None:
         self.start()
@@ -314,6 +323,7 @@ class TrainingScreen(Screen[None]):
                 ended = True
             self.post_message(TrainingEventMessage(event, run))
 
+        lower_thread_priority()
         try:
             from qostui.forecast.lstm import Cancelled
             from qostui.forecast.source import series_from_config_store, series_from_store
@@ -345,7 +355,11 @@ class TrainingScreen(Screen[None]):
         if "keras" in sys.modules and hasattr(sys.modules["keras"], "ops"):
             return sys.modules["keras"]
         emit(TrainingStage("loading TensorFlow", "first use in this session takes a few seconds"))
-        return import_keras_for_tui(self.app)
+        keras = import_keras_for_tui(self.app)
+        # TensorFlow brings ~10^5 long-lived objects: keep them out of the cyclic GC, whose full
+        # passes would otherwise pause every thread, the UI's included, for hundreds of ms.
+        gc.freeze()
+        return keras
 
     # --- events --------------------------------------------------------------------------------
     def on_training_event_message(self, message: TrainingEventMessage) -> None:
@@ -394,6 +408,11 @@ class TrainingScreen(Screen[None]):
 
     def _end_run(self) -> None:
         self._cancel = None
+        if self.is_mounted and not self.is_current:  # trained in the background: say how it ended
+            if self.finished is not None and self.state == "finished":
+                self.app.notify(f"training done: {self.finished.verdict} (t shows the evaluation)", timeout=6)
+            elif self.state == "failed":
+                self.app.notify(f"training failed: {self.message}", severity="error", timeout=6)
         self._set_form_enabled(True)
         self._show_result()
         if self.history:
@@ -478,6 +497,19 @@ class TrainingScreen(Screen[None]):
         result.update(Group(*parts))
 
 
+TRAINING_NICE = 10
+
+
+def lower_thread_priority(nice: int = TRAINING_NICE) -> None:
+    """Run this thread, and the threads it starts (TensorFlow's pools inherit it), at a lower
+    CPU priority, so the UI thread wins the cores while training (Linux: nice is per thread)."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
 # --- importing Keras without hiding the screen ----------------------------------------------------
 # `qostui.forecast.lstm.import_keras` mutes file descriptor 2 while TensorFlow loads (its native
 # libraries log there). The Textual driver writes the screen to fd 2 as well, so muting it would
@@ -499,12 +531,16 @@ def import_keras_for_tui(app: Any) -> Any:
         headless = getattr(app, "is_headless", True)
         if headless or os.environ.get("QOSTUI_KERAS_LOGS") == "1":
             return import_keras()  # nothing draws on fd 2 (tests, benchmarks)
+        previous = os.environ.get("QOSTUI_KERAS_LOGS")
         with _relay_fd2():
             os.environ["QOSTUI_KERAS_LOGS"] = "1"  # import_keras: do not mute fd 2 (the relay filters it)
             try:
                 return import_keras()
             finally:
-                del os.environ["QOSTUI_KERAS_LOGS"]
+                if previous is None:
+                    os.environ.pop("QOSTUI_KERAS_LOGS", None)
+                else:
+                    os.environ["QOSTUI_KERAS_LOGS"] = previous
 
 
 @contextlib.contextmanager

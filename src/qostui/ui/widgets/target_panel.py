@@ -55,7 +55,7 @@ class TargetPanel(Panel):
         self.thresholds = thresholds
         self._level = ""
         self._title = self._subtitle = ""
-        self._rows = 0
+        self._rows: tuple[int, int] = (0, 0)
         self.update_view()
 
     def update_view(self) -> None:
@@ -68,8 +68,14 @@ class TargetPanel(Panel):
             self._title, self._subtitle = title, subtitle
             self.border_title = title
             self.border_subtitle = subtitle
-        rows = 1 if h.last is None else 2 + bool(h.alerts)  # waiting line; values + sparklines (+ alerts)
-        if rows != self._rows:  # height: auto, so a new row count needs a new layout
+        # height: auto, so a change in row count needs a new layout: the waiting line; values and
+        # sparklines (+ alerts); and in narrow terminals the values line wraps by its length.
+        rows: tuple[int, int] = (1, 0) if h.last is None else (2 + bool(h.alerts), 0)
+        if h.last is not None:
+            n = len(self._values_line().plain)
+            if n > (self.content_region.width or 76):
+                rows = (rows[0], n)
+        if rows != self._rows:
             self._rows = rows
             self.refresh(layout=True)
         if level != self._level:
@@ -79,30 +85,41 @@ class TargetPanel(Panel):
             self._level = level
         self.refresh()
 
-    def render(self) -> Text:
+    def _values_line(self) -> Text:
+        """Current RTT, min/avg/max since reset, jitter, loss and MOS (or why there are none)."""
         h = self.history
         t = self.thresholds
+        r = h.last
+        out = Text()
+        if r is None:
+            return out
+        if r.state.value != "ok":
+            out.append(r.error or r.state.value.replace("_", " "), style="bold red")
+            return out
+
+        def field(label: str, value: str, level: str) -> None:
+            if out.plain:
+                out.append("  ")
+            out.append(f"{label} ", style="dim")
+            out.append(value, style=LEVEL_STYLE[level])
+
+        field("rtt", f"{fmt_ms(r.rtt_avg_ms)} ms", _level(r.rtt_avg_ms, t.rtt_warn_ms, t.rtt_crit_ms))
+        field("min/avg/max", f"{fmt_ms(h.min_ms)}/{fmt_ms(h.avg_ms)}/{fmt_ms(h.max_ms)}", OK)
+        field("jit", fmt_ms(r.jitter_ms), _level(r.jitter_ms, t.jitter_warn_ms, t.jitter_crit_ms))
+        field("loss", f"{r.loss_pct:.0f}%", _level(r.loss_pct, t.loss_warn_pct, t.loss_crit_pct))
+        mos_level = _level(r.mos, t.mos_warn, t.mos_crit, higher_is_worse=False)
+        field("MOS", f"{r.mos:.2f}" if r.mos is not None else "-", mos_level)
+        return out
+
+    def render(self) -> Text:
+        h = self.history
         r = h.last
         width = max(20, self.content_region.width or 76)
         out = Text(overflow="fold")
         if r is None:
             out.append("waiting for the first round…", style="dim")
             return out
-        if r.state.value != "ok":
-            out.append(r.error or r.state.value.replace("_", " "), style="bold red")
-        else:
-            def field(label: str, value: str, level: str) -> None:
-                if out.plain:
-                    out.append("  ")
-                out.append(f"{label} ", style="dim")
-                out.append(value, style=LEVEL_STYLE[level])
-
-            field("rtt", f"{fmt_ms(r.rtt_avg_ms)} ms", _level(r.rtt_avg_ms, t.rtt_warn_ms, t.rtt_crit_ms))
-            field("min/avg/max", f"{fmt_ms(h.min_ms)}/{fmt_ms(h.avg_ms)}/{fmt_ms(h.max_ms)}", OK)
-            field("jit", fmt_ms(r.jitter_ms), _level(r.jitter_ms, t.jitter_warn_ms, t.jitter_crit_ms))
-            field("loss", f"{r.loss_pct:.0f}%", _level(r.loss_pct, t.loss_warn_pct, t.loss_crit_pct))
-            mos_level = _level(r.mos, t.mos_warn, t.mos_crit, higher_is_worse=False)
-            field("MOS", f"{r.mos:.2f}" if r.mos is not None else "-", mos_level)
+        out.append_text(self._values_line())
         out.append("\n")
         if h.alerts:
             out.append("⚠ alert ", style="bold")
