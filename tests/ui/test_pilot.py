@@ -259,3 +259,22 @@ async def test_one_bandwidth_panel_per_interface() -> None:
         await pilot.pause(0.05)
         assert isinstance(app.screen, DetailScreen) and app.screen.key == "wlan0"
         assert "bandwidth wlan0" in screen_text(app)
+
+
+async def test_tall_terminal_previews_the_selected_target() -> None:
+    from qostui.ui.widgets.chart import ChartView
+    from ui.helpers import fixed_records, offline_config
+
+    app = QostuiApp(offline_config(), remember_theme=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.apply(fixed_records(60))
+        await pilot.pause(0.05)
+        preview = app.screen.query_one("#preview", ChartView)
+        assert preview.display and "127.0.0.1: RTT ms" in preview.text
+        await pilot.press("j")
+        await pilot.pause(0.05)
+        assert "127.0.0.2: RTT ms" in preview.text and "x" in preview.text  # its losses are marked
+    small = QostuiApp(offline_config(), remember_theme=False)
+    async with small.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not small.screen.query_one("#preview", ChartView).display  # no room: panels only

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
 
 from qostui.ui.chart import ping_lines, ping_series
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 PANEL_MIN_WIDTH = 78  # one more column of panels for every this many terminal columns
 PREVIEW_MIN_HEIGHT = 36  # taller terminals also show a chart of the selected target
+PREVIEW_EVERY_S = 5.0  # live redraws of the preview at most this often: it costs more than all panels
 
 
 class MonitorScreen(Screen[None]):
@@ -40,6 +43,9 @@ class MonitorScreen(Screen[None]):
         self._panels: dict[str, TargetPanel] = {}
         self._bandwidth: dict[str, BandwidthPanel] = {}  # interface -> panel ("" = placeholder)
         self._columns = 1
+        self._preview_drawn = 0.0
+        self._stale: set[str] = set()  # targets whose panels are off screen and out of date
+        self._preview_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         model = self.app.model
@@ -58,6 +64,7 @@ class MonitorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.watch(self.query_one("#panels"), "scroll_y", self._scrolled, init=False)
         self.app.refresh_header(self)
         first = next(iter(self._panels.values()), None)
         if first is not None:
@@ -68,15 +75,32 @@ class MonitorScreen(Screen[None]):
         if columns != self._columns:
             self._columns = columns
             self.query_one("#panels").styles.grid_size_columns = columns
+        if self._stale:
+            self.call_after_refresh(self._refresh_stale)
         roomy = self.size.height >= PREVIEW_MIN_HEIGHT
         if roomy != self.has_class("-roomy"):
             self.set_class(roomy, "-roomy")
             self.update_preview()
 
     # --- the preview chart (big terminals only): the selected target's ring buffer, no store reads
+    def _preview_soon(self) -> None:
+        """Redraw now if the last redraw is old enough, else once when it is (never a backlog)."""
+        if not self.has_class("-roomy") or self._preview_timer is not None:
+            return
+        wait_s = self._preview_drawn + PREVIEW_EVERY_S - time.monotonic()
+        if wait_s <= 0 or self.query_one("#preview", ChartView).empty:  # first data: draw at once
+            self.update_preview()
+        else:
+            self._preview_timer = self.set_timer(wait_s, self._preview_due)
+
+    def _preview_due(self) -> None:
+        self._preview_timer = None
+        self.update_preview()
+
     def update_preview(self) -> None:
         if not self.has_class("-roomy"):
             return
+        self._preview_drawn = time.monotonic()
         chart = self.query_one("#preview", ChartView)
         key = self.selected_key
         h = self.app.model.targets.get(key) if key else None
@@ -93,17 +117,44 @@ class MonitorScreen(Screen[None]):
     def on_descendant_focus(self) -> None:
         self.update_preview()
 
+    def _visible(self, panel: TargetPanel) -> bool:
+        """Inside the scrolled viewport as of the last paint (not yet painted counts as visible)."""
+        region = panel.region
+        return not region or self.query_one("#panels").region.overlaps(region)
+
+    def _scrolled(self) -> None:
+        if self._stale:
+            self.call_after_refresh(self._refresh_stale)  # on-screen state is known after the repaint
+
+    def _refresh_stale(self) -> None:
+        for key in list(self._stale):
+            panel = self._panels.get(key)
+            if panel is None:
+                self._stale.discard(key)
+            elif self._visible(panel):
+                self._stale.discard(key)
+                panel.update_view()
+
     # --- updates (once per round batch) ------------------------------------------------------
     def records_changed(self, changes: Changes) -> None:
+        # Only panels on screen repaint now; the others are marked stale and repaint when they
+        # scroll into view (100 targets at 80x24: ~5 repaints per round, not 100).
+        stale = False
         for key in changes.targets:
             panel = self._panels.get(key)
             if panel is not None:
-                panel.update_view()
+                if self._visible(panel):
+                    panel.update_view()
+                else:
+                    self._stale.add(key)
+                    stale = True
             elif self.is_mounted:  # a target that was not configured: add its panel
                 h = self.app.model.targets[key]
                 panel = TargetPanel(h, self.app.model.config.thresholds, id=f"target-{len(self._panels)}")
                 self._panels[key] = panel
                 self.query_one("#panels").mount(panel, before=self.query(BandwidthPanel).first())
+        if stale:  # panels mounted but not painted yet count as off screen until the next paint
+            self.call_after_refresh(self._refresh_stale)
         if changes.new_interfaces:
             self._add_interface_panels()
         for name in changes.interfaces:
@@ -111,7 +162,7 @@ class MonitorScreen(Screen[None]):
             if bw is not None:
                 bw.update_view()
         if self.selected_key in changes.targets:
-            self.update_preview()
+            self._preview_soon()
 
     def _add_interface_panels(self) -> None:
         model = self.app.model
@@ -129,6 +180,7 @@ class MonitorScreen(Screen[None]):
                 self.query_one("#panels").mount(panel)
 
     def refresh_all(self) -> None:
+        self._stale.clear()
         for panel in self._panels.values():
             panel.update_view()
         for bw in self._bandwidth.values():

@@ -35,6 +35,11 @@ class ChartView(Widget):
         self.refresh()
 
     @property
+    def empty(self) -> bool:
+        """Showing a message (loading, no data) instead of a chart."""
+        return bool(self._message)
+
+    @property
     def text(self) -> str:
         """The chart as plain text (tests read it)."""
         return self.render().plain

@@ -21,6 +21,8 @@ from qostui.ui.model import (
 )
 from qostui.ui.widgets._css import css_beside
 
+# The longest values line: "rtt 9999 ms  min/avg/max 9999/9999/9999  jit 9999  loss 100%  MOS 4.40"
+VALUES_MAX_LEN = 74
 LEVEL_STYLE = {OK: "green", WARN: "yellow", CRIT: "bold red", IDLE: "dim"}
 
 
@@ -71,9 +73,10 @@ class TargetPanel(Panel):
         # height: auto, so a change in row count needs a new layout: the waiting line; values and
         # sparklines (+ alerts); and in narrow terminals the values line wraps by its length.
         rows: tuple[int, int] = (1, 0) if h.last is None else (2 + bool(h.alerts), 0)
-        if h.last is not None:
+        width = self.content_region.width or 76
+        if h.last is not None and width < VALUES_MAX_LEN:  # only narrow panels can wrap it
             n = len(self._values_line().plain)
-            if n > (self.content_region.width or 76):
+            if n > width:
                 rows = (rows[0], n)
         if rows != self._rows:
             self._rows = rows
