@@ -18,13 +18,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # Heavy imports here: `qostui --help` and the recorder must not pay for Textual.
     from qostui.pipeline import Pipeline
     from qostui.ui.app import QostuiApp
+    from qostui.ui.log_bridge import logs_to_notifications
 
     # Open the store before the terminal switches to the full-screen mode, so a bad --db path is
     # one clear error line, not a garbled screen.
     pipeline = Pipeline(config)
     app = QostuiApp(config, pipeline=pipeline)
     try:
-        app.run()
+        with logs_to_notifications(app):
+            app.run()
     finally:
         app.stop_pipeline()  # flushes the store whatever way the app ended
     rounds = pipeline.collector.rounds_done

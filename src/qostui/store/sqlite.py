@@ -20,13 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
 from qostui.store.schema import KINDS, MIGRATIONS, SCHEMA_VERSION, TABLES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PRUNE_EVERY_S = 60.0
@@ -425,6 +426,8 @@ class Store:
         )
         with self._lock:
             rows = self._live().execute(sql, [float(step_s), *params]).fetchall()
+        import numpy as np  # lazily: the recorder and the monitor's first frame do not need it
+
         empty = (np.empty(0, dtype=np.float64), np.empty(0, dtype=np.float64))
         if since is not None:
             first = math.floor(since / step_s)
