@@ -24,34 +24,6 @@ from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeSta
 
 PRECISION = "us"  # write precision used for every line; matches ts_us() below
 
-MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # measurement: (tag keys, field keys) the writer can produce
-    "qos_ping": (
-        ("host", "target", "address", "probe"),
-        (
-            "rtt_min_ms",
-            "rtt_avg_ms",
-            "rtt_max_ms",
-            "rtt_mdev_ms",
-            "rtt_p50_ms",
-            "rtt_p95_ms",
-            "jitter_ms",
-            "loss_pct",
-            "sent",
-            "received",
-            "mos",
-            "state",
-            "error",
-        ),
-    ),
-    "qos_bandwidth": (("host", "interface"), ("rx_mbps", "tx_mbps", "interval_s")),
-    "qos_forecast": (("host", "model", "step"), ("predicted_mbps", "made_at")),
-    "qos_event": (("host", "kind", "target"), ("level", "severity", "message")),
-    "qos_agent": (("host",), ("start", "version")),
-}
-
-SEVERITY = {"ok": 0, "warn": 1, "crit": 2}
-
 _PING_FLOATS = (
     "rtt_min_ms",
     "rtt_avg_ms",
@@ -62,6 +34,21 @@ _PING_FLOATS = (
     "jitter_ms",
     "loss_pct",
 )
+
+MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # measurement: (tag keys, field keys) the writer can produce
+    "qos_ping": (
+        ("host", "target", "address", "probe"),
+        (*_PING_FLOATS, "sent", "received", "mos", "state", "error"),
+    ),
+    "qos_bandwidth": (("host", "interface"), ("rx_mbps", "tx_mbps", "interval_s")),
+    "qos_forecast": (("host", "model", "step"), ("predicted_mbps", "made_at")),
+    "qos_event": (("host", "kind", "target"), ("level", "severity", "message")),
+    "qos_agent": (("host",), ("start", "version")),
+}
+
+SEVERITY = {"ok": 0, "warn": 1, "crit": 2}
+
 
 # str.translate tables: one C-level pass per value instead of chained replace() calls.
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ ", "\\": "\\\\"})
