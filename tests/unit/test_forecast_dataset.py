@@ -117,3 +117,15 @@ def test_latest_inputs_refuse_a_recent_long_gap() -> None:
     v[-8:-2] = np.nan
     with pytest.raises(TooLittleData, match="missing bandwidth"):
         latest_inputs(Series.from_values(v, 300.0), prep.names, prep.scaler, cfg.sequence_length, cfg.max_gap_steps)
+
+
+def test_split_by_readings_survives_a_long_gap() -> None:
+    # 100 readings, ten months of nothing, 100 readings: the grid split would put everything
+    # after the gap in the test part; the readings split keeps 64/16/20 of the readings.
+    observed = np.concatenate([np.ones(100, bool), np.zeros(10_000, bool), np.ones(100, bool)])
+    s = Split.of_readings(observed, (0.64, 0.16, 0.20))
+    assert int(observed[: s.a].sum()) == 128
+    assert int(observed[s.a : s.b].sum()) == 32
+    assert int(observed[s.b :].sum()) == 40
+    contiguous = Split.of_readings(np.ones(1000, bool), (0.64, 0.16, 0.20))
+    assert (contiguous.a, contiguous.b) == (640, 800) == (Split.of(1000, (0.64, 0.16, 0.20)).a, Split.of(1000, (0.64, 0.16, 0.20)).b)

@@ -120,6 +120,23 @@ class Split:
         b = int(math.floor(n * (fractions[0] + fractions[1])))
         return cls(n, a, b)
 
+    @classmethod
+    def of_readings(cls, observed: np.ndarray, fractions: Sequence[float]) -> Split:
+        """Boundaries at the given fractions of the real readings, in time order.
+
+        Splitting the step grid instead would let one long gap (an old import followed by months
+        of nothing, then recording) swallow the validation or test part.
+        """
+        total = int(observed.sum())
+        if total == 0:
+            return cls.of(len(observed), fractions)
+        readings_before = np.concatenate(([0], np.cumsum(observed)))  # readings in [0, i)
+
+        def boundary(fraction: float) -> int:
+            return int(np.searchsorted(readings_before, math.floor(total * fraction), side="left"))
+
+        return cls(len(observed), boundary(fractions[0]), boundary(fractions[0] + fractions[1]))
+
 
 def points_needed(cfg: ForecastConfig) -> int:
     """Fewest points for at least MIN_TRAIN_WINDOWS training windows and one validation/test window each."""
@@ -336,7 +353,7 @@ def prepare(
     series = series.trimmed()
     if check:
         check_enough(series.observed, cfg, purpose)
-    split = Split.of(len(series), cfg.split)
+    split = Split.of_readings(~np.isnan(series.bandwidth_mbps), cfg.split)
     if names is None:
         names = choose_features(series, cfg, split)
     names = list(names)
