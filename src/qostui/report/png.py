@@ -186,8 +186,11 @@ def draw_multi_target(plt: Any, data: MultiTarget) -> Any:
         c = cmap(i % cmap.N)
         label = t.target if i < MAX_LEGEND else None
         x = _dates(t.ts)
-        ax_rtt.plot(x, t.rtt_avg_ms, color=c, lw=1.1, label=label)
-        ax_loss.plot(x, t.loss_pct, color=c, lw=1.0, drawstyle="steps-post")
+        # NaN steps break the line (an outage stays visible); sparse readings would then be
+        # invisible single points, so mark every reading when most steps are empty.
+        marker = "o" if np.mean(np.isfinite(t.rtt_avg_ms)) < 0.5 else None
+        ax_rtt.plot(x, t.rtt_avg_ms, color=c, lw=1.1, label=label, marker=marker, ms=3)
+        ax_loss.plot(x, t.loss_pct, color=c, lw=1.0, drawstyle="steps-post", marker=marker, ms=3)
     ax_rtt.set_ylabel("RTT avg (ms)")
     ax_loss.set_ylabel("loss (%)")
     losses = np.concatenate([t.loss_pct for t in data.targets])
