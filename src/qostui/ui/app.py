@@ -8,6 +8,7 @@ Probing never runs on the event loop; store reads for charts happen in worker th
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
@@ -41,6 +43,22 @@ log = logging.getLogger(__name__)
 
 class RecordsReady(Message):
     """Records are waiting in the app's inbox (posted at most once until drained)."""
+
+
+class WarmedUp(Message):
+    """The start-up warm-up imports are done (posted from the worker)."""
+
+
+# Imported by a worker after the first frame (not before: the first frame must stay fast).
+# plotext alone is ~110 ms; the training screen brings numpy; the views are opened by keys.
+WARM_IMPORTS = (
+    "plotext",
+    "qostui.ui.screens.training",
+    "qostui.ui.screens.forecast",
+    "qostui.ui.screens.plots",
+    "qostui.report.terminal",
+    "qostui.forecast.model_store",
+)
 
 
 class QostuiApp(App[int]):
@@ -79,6 +97,7 @@ class QostuiApp(App[int]):
         self.batches_applied = 0  # counters that tests and the benchmark read
         self.records_applied = 0
         self.first_paint_s: float | None = None
+        self._frozen = False
         self._t0 = time.perf_counter()
         self.status_providers: list[Callable[[], str]] = []
         wanted = config.ui.theme
@@ -118,10 +137,35 @@ class QostuiApp(App[int]):
         for sig in self._signals:
             loop.remove_signal_handler(sig)
         self._signals.clear()
+        if self._frozen:  # several apps in one process (tests): let this one's objects be collected
+            gc.unfreeze()
 
     def _painted(self) -> None:
         if self.first_paint_s is None:
             self.first_paint_s = time.perf_counter() - self._t0
+            self._warm_up()
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """After the first frame, import in a worker what the views and charts will need, so the
+        first chart or `t` does not stop the event loop for 100-300 ms of imports; then freeze."""
+        for name in WARM_IMPORTS:
+            try:
+                import_module(name)
+            except Exception:  # the view reports its own import problem when opened
+                log.debug("warm-up import of %s failed", name, exc_info=True)
+        self.post_message(WarmedUp())
+
+    def on_warmed_up(self, _: WarmedUp) -> None:
+        """Move everything alive after start-up (Textual, Rich, the widgets, the warm-up imports:
+        ~10^5 objects) out of the cyclic garbage collector's reach: its full passes stop the event
+        loop while they walk every tracked object, and now walk only what was created since.
+        Collected first, so no start-up garbage is pinned."""
+        if self._frozen:
+            return
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
 
     @property
     def store(self) -> Store | None:

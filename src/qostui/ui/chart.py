@@ -1,8 +1,8 @@
 """Chart data (bucketing a time window) and plotext rendering, without Textual.
 
 Series are reduced to about one bucket per chart column before plotting, so a 24 h window of 1 s
-rounds costs the same to draw as five minutes. plotext keeps global state, so `render_*` must only
-run on one thread (the UI's event loop); the bucketing may run in a worker.
+rounds costs the same to draw as five minutes. plotext keeps global state (one figure), so every
+plotext call in the process holds PLOT_LOCK: `render` may then run in worker threads.
 plotext 6 (figure API) and 5.x (pyplot-like API) are both supported.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from qostui.records import BandwidthSample, PingRound, ProbeState
 
 SCALES = ("auto", "zero", "log")
+PLOT_LOCK = threading.RLock()  # plotext's one global figure: one chart at a time, on any thread
 WINDOWS_S = (300.0, 3600.0, 86400.0)
 WINDOW_NAMES = {300.0: "5 min", 3600.0: "1 h", 86400.0: "24 h"}
 
@@ -259,9 +261,10 @@ def render(
         elif scale == "log":
             ylim = (min(vals) * 0.8, hi * 1.25)
     ticks, labels = time_ticks(since, until, max(2, min(6, width // 14)))
-    if hasattr(plt, "figure") and hasattr(plt.figure, "signal"):
-        return _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)
-    return _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)  # pragma: no cover
+    with PLOT_LOCK:
+        if hasattr(plt, "figure") and hasattr(plt.figure, "signal"):
+            return _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)
+        return _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)  # pragma: no cover
 
 
 def _rel(xs: Sequence[float], until: float) -> list[float]:

@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from qostui.records import BandwidthSample, PingRound, Record
 from qostui.ui.chart import (
@@ -30,6 +30,7 @@ from qostui.ui.chart import (
 from qostui.ui.keys import KEYS
 from qostui.ui.model import fmt_mbps, fmt_ms
 from qostui.ui.widgets.chart import ChartView
+from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 
 if TYPE_CHECKING:
@@ -69,13 +70,17 @@ class DetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         yield Static(id="detail-title")
-        yield ChartView(id="chart")
+        live = self.app.live  # live: redrawn every bucket, so off the event loop (offline: in place)
+        yield ChartView(id="chart", background=live, first_too=live)
         yield Static(id="detail-summary")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.refresh_header(self)
         self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(ChartView).catch_up()  # back from help or the command palette
 
     def action_back(self) -> None:
         self.app.pop_screen()

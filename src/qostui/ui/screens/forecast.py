@@ -25,12 +25,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Record
 from qostui.ui.keys import KEYS
 from qostui.ui.screens.training import fmt_s
+from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
 
@@ -137,7 +138,7 @@ class ForecastScreen(Screen[None]):
         yield Static(id="fc-info")
         yield PlotView(id="fc-chart", message="forecasting…")
         yield Static(id="fc-summary")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.refresh_header(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -10,13 +11,13 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
 
-from qostui.ui.chart import ping_lines, ping_series
+from qostui.ui.chart import Line, ping_lines, ping_series
 from qostui.ui.keys import KEYS
 from qostui.ui.model import Changes
 from qostui.ui.widgets.bandwidth_panel import BandwidthPanel
 from qostui.ui.widgets.chart import ChartView
+from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.target_panel import OpenDetail, Panel, TargetPanel
 
@@ -46,6 +47,8 @@ class MonitorScreen(Screen[None]):
         self._preview_drawn = 0.0
         self._stale: set[str] = set()  # targets whose panels are off screen and out of date
         self._preview_timer: Timer | None = None
+        # target -> (drawn at, stamp, lines, since, until, title) of its latest preview chart
+        self._preview_last: dict[str, tuple[float, Hashable, list[Line], float, float, str]] = {}
 
     def compose(self) -> ComposeResult:
         model = self.app.model
@@ -60,8 +63,9 @@ class MonitorScreen(Screen[None]):
                 panel = BandwidthPanel(model.interfaces, name, enabled=enabled, id=f"bandwidth-{i}")
                 self._bandwidth[name] = panel
                 yield panel
-        yield ChartView(id="preview")
-        yield Footer()
+        # drawn off the event loop: keys never wait (offline, e.g. snapshots, the first chart in place)
+        yield ChartView(id="preview", background=True, first_too=self.app.live)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.watch(self.query_one("#panels"), "scroll_y", self._scrolled, init=False)
@@ -97,25 +101,41 @@ class MonitorScreen(Screen[None]):
         self._preview_timer = None
         self.update_preview()
 
-    def update_preview(self) -> None:
+    def update_preview(self, *, recent_ok: bool = False) -> None:
+        """Chart the selected target's rounds. `recent_ok`: a chart of it drawn less than
+        PREVIEW_EVERY_S ago will do (what the live throttle would show anyway): moving the
+        selection back and forth then draws nothing at all."""
         if not self.has_class("-roomy"):
             return
-        self._preview_drawn = time.monotonic()
         chart = self.query_one("#preview", ChartView)
         key = self.selected_key
         h = self.app.model.targets.get(key) if key else None
         if h is None or not h.rounds:
+            self._preview_drawn = time.monotonic()
             chart.show_message("select a target to see its recent rounds here" if h is None else "waiting for rounds…")
             return
+        assert key is not None
+        last = self._preview_last.get(key)
+        if recent_ok and last is not None and time.monotonic() - last[0] < PREVIEW_EVERY_S:
+            self._preview_drawn, stamp, lines, since, until, title = last
+            chart.show(lines, since=since, until=until, scale="auto", title=title, stamp=stamp)
+            return
+        self._preview_drawn = now = time.monotonic()
         rounds = list(h.rounds)
         until = rounds[-1].ts
         since = min(rounds[0].ts, until - self.app.config.interval_s * len(rounds))
         series = ping_series(rounds, since, until, max(20, (chart.content_region.width or 80) * 2))
         title = f"{h.label}: RTT ms, last {len(rounds)} rounds (Enter: full detail)"
-        chart.show(ping_lines(series, "auto"), since=since, until=until, scale="auto", title=title)
+        lines = ping_lines(series, "auto")
+        stamp = (key, now)
+        self._preview_last[key] = (now, stamp, lines, since, until, title)
+        chart.show(lines, since=since, until=until, scale="auto", title=title, stamp=stamp)
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#preview", ChartView).catch_up()  # new rounds came while a view was open
 
     def on_descendant_focus(self) -> None:
-        self.update_preview()
+        self.update_preview(recent_ok=True)
 
     def _visible(self, panel: TargetPanel) -> bool:
         """Inside the scrolled viewport as of the last paint (not yet painted counts as visible)."""

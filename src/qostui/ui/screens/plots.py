@@ -16,11 +16,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from qostui.errors import QostuiError
 from qostui.ui.keys import KEYS
 from qostui.ui.screens.forecast import open_store
+from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
 
@@ -70,7 +71,7 @@ class PlotsScreen(Screen[None]):
         yield HeaderBar(id="header")
         yield Static(id="plots-title")
         yield PlotView(id="plots-chart")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.refresh_header(self)

@@ -33,7 +33,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from qostui.config import Config
 from qostui.errors import QostuiError
@@ -46,6 +46,7 @@ from qostui.forecast.events import (
     TrainingStarted,
 )
 from qostui.ui.keys import KEYS
+from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
 
@@ -171,7 +172,7 @@ class TrainingScreen(Screen[None]):
         yield ProgressBar(total=f.epochs, show_eta=False, id="train-progress")
         yield PlotView(id="train-chart", message="the loss per epoch appears here once training starts")
         yield Static(id="train-result")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.app.refresh_header(self)
@@ -355,10 +356,18 @@ class TrainingScreen(Screen[None]):
         if "keras" in sys.modules and hasattr(sys.modules["keras"], "ops"):
             return sys.modules["keras"]
         emit(TrainingStage("loading TensorFlow", "first use in this session takes a few seconds"))
-        keras = import_keras_for_tui(self.app)
-        # TensorFlow brings ~10^5 long-lived objects: keep them out of the cyclic GC, whose full
-        # passes would otherwise pause every thread, the UI's included, for hundreds of ms.
-        gc.freeze()
+        # TensorFlow brings ~10^5 long-lived objects. While they are created, automatic collection
+        # is off: each full pass over the growing heap (triggered by the import's own allocations)
+        # held the GIL for 100-300 ms and froze the UI. Afterwards they are frozen, out of the
+        # cyclic GC's reach for good, so later full passes do not walk them either.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            keras = import_keras_for_tui(self.app)
+        finally:
+            gc.freeze()
+            if was_enabled:
+                gc.enable()
         return keras
 
     # --- events --------------------------------------------------------------------------------
@@ -530,9 +539,14 @@ def import_keras_for_tui(app: Any) -> Any:
             return sys.modules["keras"]
         headless = getattr(app, "is_headless", True)
         if headless or os.environ.get("QOSTUI_KERAS_LOGS") == "1":
+            from qostui.forecast.lstm import _quiet_fd2
+
+            with _quiet_fd2():  # the libraries' initialisers log to fd 2 as they load
+                preload_tensorflow_libraries()
             return import_keras()  # nothing draws on fd 2 (tests, benchmarks)
         previous = os.environ.get("QOSTUI_KERAS_LOGS")
         with _relay_fd2():
+            preload_tensorflow_libraries()  # its native log lines go through the relay's filter
             os.environ["QOSTUI_KERAS_LOGS"] = "1"  # import_keras: do not mute fd 2 (the relay filters it)
             try:
                 return import_keras()
@@ -541,6 +555,47 @@ def import_keras_for_tui(app: Any) -> Any:
                     os.environ.pop("QOSTUI_KERAS_LOGS", None)
                 else:
                     os.environ["QOSTUI_KERAS_LOGS"] = previous
+
+
+# TensorFlow's two C++ libraries (~850 MB: libtensorflow_framework, libtensorflow_cc), in load order.
+TF_LIBRARIES = ("libtensorflow_framework.so.2", "libtensorflow_cc.so.2")
+
+
+def preload_tensorflow_libraries() -> bool:
+    """Load TensorFlow's big C++ libraries before `import tensorflow`, without holding the GIL.
+
+    The import loads them as dependencies of its extension module, and CPython calls dlopen for
+    an extension with the GIL held: their relocations and static initialisers (~250-300 ms) then
+    freeze every other Python thread, the UI's event loop included. dlopen called through ctypes
+    runs with the GIL released; the import afterwards finds the libraries loaded. They are opened
+    RTLD_LOCAL, as the import's own dlopen would first load them, so symbol binding is unchanged
+    (the import's RTLD_GLOBAL then makes them global as usual). Linux only, TensorFlow backend
+    only; any surprise (another layout, a failed dlopen) leaves the work to the normal import.
+    QOSTUI_TF_PRELOAD=0 turns it off. True when the libraries were preloaded."""
+    if (
+        not sys.platform.startswith("linux")
+        or "tensorflow" in sys.modules
+        or os.environ.get("QOSTUI_TF_PRELOAD") == "0"
+        or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
+    ):
+        return False
+    import ctypes
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is None or not spec.origin:
+            return False
+        paths = [Path(spec.origin).parent / name for name in TF_LIBRARIES]
+        if not all(p.is_file() for p in paths):
+            return False
+        dlopen = ctypes.CDLL(None).dlopen
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        dlopen.restype = ctypes.c_void_p
+        return all(dlopen(bytes(p), os.RTLD_NOW) for p in paths)  # handles kept open: TF never unloads
+    except (OSError, AttributeError, ValueError, ImportError):
+        return False
 
 
 @contextlib.contextmanager
