@@ -50,10 +50,11 @@ async def test_training_live_then_cancel(tmp_path: Path, db_path: Path) -> None:
 
             # Start (focused) with Enter: training runs in a worker while probing goes on
             keras_loaded = "keras" in sys.modules
+            rounds_at_start = app.model.rounds_seen
+            started = time.monotonic()
             await pilot.press("enter")
             assert screen.running
             await wait_for(pilot, lambda: screen.last_epoch is not None, 60, "the first epoch")
-            rounds_at_first_epoch = app.model.rounds_seen
             chart = screen.query_one("#train-chart", PlotView)
             points: list[int] = [len(screen.history)]
             draws = [chart.draws]
@@ -70,8 +71,10 @@ async def test_training_live_then_cancel(tmp_path: Path, db_path: Path) -> None:
             assert len(epochs) == len(screen.history) <= 4
             if not keras_loaded:  # the status line while TensorFlow loads (first training in a process)
                 assert any(isinstance(ev, TrainingStage) and ev.stage == "loading TensorFlow" for ev in screen.events)
-            # the monitor kept updating during training
-            assert app.model.rounds_seen > rounds_at_first_epoch
+            # the monitor kept updating during training (rounds come every 0.3 s; with Keras already
+            # loaded a 4-epoch run can be shorter than that, so only a long enough run must show one)
+            if time.monotonic() - started > 1.0:
+                assert app.model.rounds_seen > rounds_at_start
             await pilot.pause(0.1)
             text = screen_text(app)
             assert "loss per epoch" in chart.text and "epoch" in chart.text
