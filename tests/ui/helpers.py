@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -73,3 +74,30 @@ async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout_s: float, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}\n{screen_text(pilot.app)}")
         await pilot.pause(0.05)
+
+
+def kill_tmux_server(tmux: str, socket: str, grace_s: float = 10.0) -> None:
+    """Kill a private tmux server and make sure no program it ran outlives the test.
+
+    kill-server hangs up the panes; a qostui that failed to quit on SIGHUP is killed after
+    `grace_s`, so a failing test never leaves a prober running.
+    """
+    import subprocess
+
+    import psutil
+
+    listed = subprocess.run([tmux, "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
+                            capture_output=True, text=True, timeout=10, check=False).stdout
+    procs: list[psutil.Process] = []
+    for pid in listed.split():
+        try:
+            shell = psutil.Process(int(pid))
+            procs += [shell, *shell.children(recursive=True)]
+        except (psutil.NoSuchProcess, ValueError):
+            continue
+    subprocess.run([tmux, "-L", socket, "kill-server"], capture_output=True, timeout=10, check=False)
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from conftest import need_tool
 from qostui.store import Store
+from ui.helpers import kill_tmux_server
 
 
 def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert "qostui" not in tm("list-sessions", check=False)
     finally:
-        tm("kill-server", check=False)
+        kill_tmux_server(tmux, socket)
     assert (tmp_path / "status.txt").read_text().strip() == "exit=0"
     with Store(db) as store:
         assert len(store.ping_rounds()) >= 9
@@ -92,4 +93,4 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
             with Store(db) as store:
                 assert len(store.ping_rounds()) >= 1, sig
     finally:
-        tm("kill-server", check=False)
+        kill_tmux_server(tmux, socket)

@@ -222,6 +222,7 @@ def test_tmux_training_keeps_the_screen_clean(tmp_path: Path) -> None:
     import sys
 
     from conftest import need_tool
+    from ui.helpers import kill_tmux_server
 
     tmux = need_tool("tmux")
     socket = f"qostui-train-test-{os.getpid()}"  # a private tmux server
@@ -278,5 +279,5 @@ def test_tmux_training_keeps_the_screen_clean(tmp_path: Path) -> None:
         while time.monotonic() < deadline and "q:" in tm("list-sessions", check=False):
             time.sleep(0.2)
     finally:
-        tm("kill-server", check=False)
+        kill_tmux_server(tmux, socket)
     assert (tmp_path / "status.txt").read_text().strip() == "exit=0"
