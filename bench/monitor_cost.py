@@ -60,7 +60,7 @@ def cpu_per_minute(seconds: float) -> dict[str, float]:
         _spawn(socket, tmp, 1.0)
         try:
             proc = psutil.Process(_pane_pid(socket))
-            time.sleep(5)  # start-up and the first rounds are not the steady state
+            time.sleep(15)  # start-up (incl. the warm-up imports after the first frame) is not the steady state
             t0 = proc.cpu_times()
             w0 = time.monotonic()
             time.sleep(seconds)
