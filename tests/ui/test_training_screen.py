@@ -52,8 +52,12 @@ async def test_training_live_then_cancel(tmp_path: Path, db_path: Path) -> None:
             keras_loaded = "keras" in sys.modules
             rounds_at_start = app.model.rounds_seen
             started = time.monotonic()
+            start_button = screen.query_one("#train-start")
+            await wait_for(pilot, lambda: start_button.has_focus, 5, "the Start button to have focus")
             await pilot.press("enter")
-            assert screen.running
+            # Button.Pressed is a message of its own: give it a moment to be handled
+            await wait_for(pilot, lambda: screen.running or screen.state != "idle", 5, "training to start")
+            assert screen.running or screen.state == "finished", (screen.state, screen.message)
             await wait_for(pilot, lambda: screen.last_epoch is not None, 60, "the first epoch")
             chart = screen.query_one("#train-chart", PlotView)
             points: list[int] = [len(screen.history)]
