@@ -8,7 +8,6 @@ real model for a few epochs first, so plots 1-3 show the model and its loss hist
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qostui.records import BandwidthSample, PingRound, ProbeState
 from qostui.store import Store
+from unit.test_report import fill_generated as fill_store_generated
 
 PLOTS = ("actual_vs_predicted", "loss_history", "error_distribution", "correlation", "multi_target")
 DAY, STEP, T0 = 86400.0, 300.0, 1_750_032_000.0
@@ -27,21 +26,9 @@ TARGETS = ("10.231.1.2", "10.231.2.2", "127.0.0.1")
 
 def fill_generated(path: Path, days: float = 3.0) -> None:
     """Bandwidth with a daily cycle plus noise; three targets' pings following the same cycle."""
-    rng = np.random.default_rng(7)
-    records: list[object] = []
-    for i in range(int(days * DAY / STEP)):
-        ts = T0 + i * STEP + 1.0
-        phase = 2 * math.pi * (ts % DAY) / DAY
-        bw = max(0.0, 50 + 30 * math.sin(phase) + rng.normal(0, 4))
-        records.append(BandwidthSample(ts, "eth0", 0.9 * bw, 0.1 * bw, STEP))
-        for k, t in enumerate(TARGETS):
-            rtt = 10 + 5 * k + 3 * math.sin(phase) + rng.normal(0, 0.5)
-            loss = float(rng.choice([0, 0, 0, 20]))
-            records.append(PingRound(ts + 0.1 * k, t, t, "icmp", ProbeState.OK, 5, 5 - int(loss / 20), loss,
-                                     rtt - 1, rtt, rtt + 1, 0.5, rtt, rtt + 1, abs(rng.normal(1, 0.3)), 4.3))  # fmt: skip
     store = Store(path)
     try:
-        store.write(records)  # type: ignore[arg-type]
+        fill_store_generated(store, days=days, targets=TARGETS, seed=7)
     finally:
         store.close()
 
