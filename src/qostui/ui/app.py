@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
 from qostui.config import Config
 from qostui.records import BandwidthSample, Event, PingRound, Record
 from qostui.ui.chart import SCALES, WINDOW_NAMES, WINDOWS_S
-from qostui.ui.keys import KEYS
+from qostui.ui.keys import bindings_for
 from qostui.ui.model import Changes, MonitorModel
 from qostui.ui.screens.detail import DetailScreen
 from qostui.ui.screens.help import HelpScreen
@@ -64,11 +63,7 @@ WARM_IMPORTS = (
 class QostuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "qostui"
-    BINDINGS = [
-        Binding(k.keys, k.action.removeprefix("app."), k.label, show=k.footer, key_display=k.shown)
-        for k in KEYS
-        if k.where == "everywhere" and k.action != "app.command_palette"
-    ]
+    BINDINGS = bindings_for("everywhere", app_level=True)
 
     def __init__(
         self,

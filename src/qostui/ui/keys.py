@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual.binding import Binding
+
 
 @dataclass(frozen=True)
 class Key:
@@ -49,3 +51,17 @@ KEYS: tuple[Key, ...] = (
     Key("left,N", "← / N", "previous_plot", "previous analytic plot", "plots", footer=True, short="prev"),
     Key("escape", "Esc", "back", "back to the previous screen", "views", footer=True, short="back"),
 )
+
+
+def bindings_for(*places: str, app_level: bool = False) -> list[Binding]:
+    """Textual bindings for the keys shown in `places` ("monitor", "views", ...).
+
+    app_level: the app's own bindings, whose actions drop the "app." prefix (the palette key is
+    Textual's own and stays out).
+    """
+    return [
+        Binding(k.keys, k.action.removeprefix("app.") if app_level else k.action, k.label,
+                show=k.footer, key_display=k.shown)
+        for k in KEYS
+        if k.where in places and not (app_level and k.action == "app.command_palette")
+    ]

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -27,7 +26,7 @@ from qostui.ui.chart import (
     ping_lines,
     ping_series,
 )
-from qostui.ui.keys import KEYS
+from qostui.ui.keys import bindings_for
 from qostui.ui.model import fmt_mbps, fmt_ms
 from qostui.ui.widgets.chart import ChartView
 from qostui.ui.widgets.footer import KeysFooter
@@ -42,11 +41,7 @@ SCALE_NAMES = {"auto": "auto", "zero": "from zero", "log": "log"}
 
 class DetailScreen(Screen[None]):
     CSS_PATH = "detail.tcss"
-    BINDINGS = [
-        Binding(k.keys, k.action, k.label, show=k.footer, key_display=k.shown)
-        for k in KEYS
-        if k.where == "detail"
-    ]
+    BINDINGS = bindings_for("detail")
 
     app: QostuiApp  # type: ignore[assignment]
 

@@ -23,13 +23,12 @@ import numpy as np
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Record
-from qostui.ui.keys import KEYS
+from qostui.ui.keys import bindings_for
 from qostui.ui.screens.training import fmt_s
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
@@ -102,11 +101,7 @@ def model_summary(forecaster: Forecaster, result: ForecastResult, now: float) ->
 
 class ForecastScreen(Screen[None]):
     CSS_PATH = "forecast.tcss"
-    BINDINGS = [
-        Binding(k.keys, k.action, k.label, show=k.footer, key_display=k.shown)
-        for k in KEYS
-        if k.where in ("forecast", "views")
-    ]
+    BINDINGS = bindings_for("forecast", "views")
     view_name = "forecast"
 
     app: QostuiApp  # type: ignore[assignment]

@@ -7,13 +7,12 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 
 from qostui.ui.chart import Line, ping_lines, ping_series
-from qostui.ui.keys import KEYS
+from qostui.ui.keys import bindings_for
 from qostui.ui.model import Changes
 from qostui.ui.widgets.bandwidth_panel import BandwidthPanel
 from qostui.ui.widgets.chart import ChartView
@@ -31,11 +30,7 @@ PREVIEW_EVERY_S = 5.0  # live redraws of the preview at most this often: it cost
 
 class MonitorScreen(Screen[None]):
     CSS_PATH = "monitor.tcss"
-    BINDINGS = [
-        Binding(k.keys, k.action, k.label, show=k.footer, key_display=k.shown)
-        for k in KEYS
-        if k.where == "monitor"
-    ]
+    BINDINGS = bindings_for("monitor")
 
     app: QostuiApp  # type: ignore[assignment]
 

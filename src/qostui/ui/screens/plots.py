@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
 from qostui.errors import QostuiError
-from qostui.ui.keys import KEYS
+from qostui.ui.keys import bindings_for
 from qostui.ui.screens.forecast import open_store
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
@@ -40,11 +39,7 @@ def plot_ids() -> tuple[tuple[str, str], ...]:
 
 class PlotsScreen(Screen[None]):
     CSS_PATH = "plots.tcss"
-    BINDINGS = [
-        Binding(k.keys, k.action, k.label, show=k.footer, key_display=k.shown)
-        for k in KEYS
-        if k.where in ("plots", "views")
-    ]
+    BINDINGS = bindings_for("plots", "views")
     view_name = "plots"
 
     app: QostuiApp  # type: ignore[assignment]

@@ -29,7 +29,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -45,7 +44,7 @@ from qostui.forecast.events import (
     TrainingStage,
     TrainingStarted,
 )
-from qostui.ui.keys import KEYS
+from qostui.ui.keys import bindings_for
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
@@ -123,11 +122,7 @@ def evaluation_table(evaluation: dict[str, Any], width: int = 80) -> Table:
 
 class TrainingScreen(Screen[None]):
     CSS_PATH = "training.tcss"
-    BINDINGS = [
-        Binding(k.keys, k.action, k.label, show=k.footer, key_display=k.shown)
-        for k in KEYS
-        if k.where in ("training", "views")
-    ]
+    BINDINGS = bindings_for("training", "views")
     view_name = "training"
 
     app: QostuiApp  # type: ignore[assignment]
