@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,19 @@ def tuned_baselines(prep: Prepared) -> list[Baseline]:
     return fit_baselines(prep.filled_mbps, val, prep.targets_mbps(val), prep.horizon, season_steps(prep.series.step_s), first)
 
 
+def predictions_prepared(
+    prep: Prepared, model: NumpyLSTM | None, baselines: Sequence[Baseline], origins: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each method's (n, H) forecasts in Mbps at `origins`: the model (if any), then the baselines."""
+    season = season_steps(prep.series.step_s)
+    preds: dict[str, np.ndarray] = {}
+    if model is not None:
+        preds[MODEL_NAME] = prep.scaler.inverse_bw(model.predict(prep.inputs(origins)))
+    for b in baselines:
+        preds[b.label] = b.predict(prep.filled_mbps, origins, prep.horizon, season)
+    return preds
+
+
 def evaluate_prepared(
     prep: Prepared,
     model: NumpyLSTM | None,
@@ -76,18 +89,13 @@ def evaluate_prepared(
     """Model and baselines on the same origins (default: the test part)."""
     if origins is None:
         origins = prep.origins("test")
-    season = season_steps(prep.series.step_s)
-    preds: dict[str, np.ndarray] = {}
-    kinds: dict[str, str] = {}
-    if model is not None:
-        preds[MODEL_NAME] = prep.scaler.inverse_bw(model.predict(prep.inputs(origins)))
-        kinds[MODEL_NAME] = "model"
-    for name, pred in (extra or {}).items():
-        preds[name] = pred
-        kinds[name] = "reference"
-    for b in baselines:
-        preds[b.label] = b.predict(prep.filled_mbps, origins, prep.horizon, season)
-        kinds[b.label] = "baseline"
+    computed = predictions_prepared(prep, model, baselines, origins)
+    # table order: the model, references (extra), then the baselines
+    preds = {name: p for name, p in computed.items() if name == MODEL_NAME}
+    preds.update(extra or {})
+    preds.update((name, p) for name, p in computed.items() if name != MODEL_NAME)
+    kinds = {name: "model" if name == MODEL_NAME else "reference" if name in (extra or {}) else "baseline"
+             for name in preds}
     return evaluate(preds, prep.targets_mbps(origins), kinds)
 
 

@@ -31,13 +31,12 @@ import numpy as np
 
 from qostui.config import Config
 from qostui.errors import QostuiError
-from qostui.forecast.baselines import Baseline
-from qostui.forecast.dataset import Prepared, Scaler, TooLittleData, prepare, season_steps
+from qostui.forecast.dataset import Scaler, TooLittleData, prepare
 from qostui.forecast.evaluate import Evaluation
 from qostui.forecast.infer import NumpyLSTM
 from qostui.forecast.model_store import SavedModel, load_model
 from qostui.forecast.source import series_from_store
-from qostui.forecast.training import MODEL_NAME, evaluate_prepared, tuned_baselines
+from qostui.forecast.training import MODEL_NAME, evaluate_prepared, predictions_prepared, tuned_baselines
 
 if TYPE_CHECKING:
     from qostui.store import Store
@@ -119,22 +118,6 @@ def load_saved_model(config: Config, model_id: str | None = None) -> SavedModel 
     return load_model(config.forecast.resolved_model_dir(), model_id)
 
 
-def _method_predictions(
-    prep: Prepared, model: NumpyLSTM | None, baselines: Sequence[Baseline], origins: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Each method's (n, H) forecasts in Mbps, exactly as `training.evaluate_prepared` computes them.
-
-    Adapter: evaluate_prepared returns only the scores, the plots need the forecasts themselves.
-    """
-    season = season_steps(prep.series.step_s)
-    preds: dict[str, np.ndarray] = {}
-    if model is not None:
-        preds[MODEL_NAME] = prep.scaler.inverse_bw(model.predict(prep.inputs(origins)))
-    for b in baselines:
-        preds[b.label] = b.predict(prep.filled_mbps, origins, prep.horizon, season)
-    return preds
-
-
 def evaluation_data(
     store: Store,
     config: Config,
@@ -202,7 +185,7 @@ def evaluation_data(
     else:
         note = skipped or "no trained model: plots show the best baseline"
     evaluation = evaluate_prepared(prep, model, baselines, origins)
-    predictions = _method_predictions(prep, model, baselines, origins)
+    predictions = predictions_prepared(prep, model, baselines, origins)
     if model is not None:
         method, kind = MODEL_NAME, "model"
         if not evaluation.model_has_skill:
