@@ -140,7 +140,9 @@ def _fail(path: Path | str, line: int, expected: str, got: object) -> QostuiErro
 # --- record <-> flat dict ------------------------------------------------------------------------
 
 _FIELDS: dict[str, tuple[str, ...]] = {k: tuple(f.name for f in fields(cls)) for k, cls in CLASS_OF.items()}
-_OPTIONAL_FLOATS = {f.name for f in fields(PingRound) if f.default is None}
+_PING_OPTIONAL_FLOATS = tuple(f.name for f in fields(PingRound) if f.default is None)
+_FORECAST_BOUNDS = tuple(f.name for f in fields(Forecast) if f.default is None)
+_OPTIONAL_FLOATS = {*_PING_OPTIONAL_FLOATS, *_FORECAST_BOUNDS}
 _INTS = {"sent", "received", "step"}
 _STATE_VALUES = {st.value: st for st in ProbeState}
 _STRS = {"target", "address", "probe", "error", "interface", "model", "kind", "level", "message"}
@@ -488,7 +490,7 @@ def _import_round(ts: float, target: str, values: dict[str, Any]) -> PingRound:
         sent=int(values.get("sent") or 0),
         received=int(values.get("received") or 0),
         loss_pct=0.0 if loss is None else float(loss),
-        **{k: values.get(k) for k in _OPTIONAL_FLOATS},
+        **{k: values.get(k) for k in _PING_OPTIONAL_FLOATS},
         error=str(values.get("error") or ""),
     )
 
@@ -594,7 +596,7 @@ def _influx_records(
                 link_readings.setdefault(ts, []).append(bw)
         elif measurement == "qos_ping":
             values: dict[str, Any] = {
-                k: _num(f, k) for k in (*_OPTIONAL_FLOATS, "loss_pct", "sent", "received")
+                k: _num(f, k) for k in (*_PING_OPTIONAL_FLOATS, "loss_pct", "sent", "received")
             }
             values.update(
                 address=tags.get("address", ""),
@@ -620,7 +622,10 @@ def _influx_records(
             except ValueError:
                 raise _fail(path, point.line, "a whole number in the 'step' tag", step_text) from None
             records.append(
-                Forecast(ts if made_at is None else made_at, ts, step, tags.get("model", ""), predicted)
+                Forecast(
+                    ts if made_at is None else made_at, ts, step, tags.get("model", ""), predicted,
+                    *(_num(f, k) for k in _FORECAST_BOUNDS),
+                )
             )
         elif measurement == "qos_event":
             records.append(

@@ -64,6 +64,11 @@ class Forecast:
     step: int  # 1..horizon
     model: str
     predicted_mbps: float
+    # Prediction interval bounds (80% and 95%); None where no calibrated interval exists.
+    predicted_lo_mbps: float | None = None
+    predicted_hi_mbps: float | None = None
+    predicted_lo95_mbps: float | None = None
+    predicted_hi95_mbps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

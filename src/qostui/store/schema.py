@@ -75,6 +75,13 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (ts, kind, target, level, message)
     );
     """,
+    # 2: prediction interval bounds (80% and 95%) on each forecast step; NULL where none was made
+    """
+    ALTER TABLE forecast ADD COLUMN predicted_lo_mbps REAL;
+    ALTER TABLE forecast ADD COLUMN predicted_hi_mbps REAL;
+    ALTER TABLE forecast ADD COLUMN predicted_lo95_mbps REAL;
+    ALTER TABLE forecast ADD COLUMN predicted_hi95_mbps REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

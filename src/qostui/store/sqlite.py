@@ -40,7 +40,10 @@ _PING_COLS = (
     "rtt_mdev_ms, rtt_p50_ms, rtt_p95_ms, jitter_ms, mos, rtts, error"
 )
 _BW_COLS = "ts, interface, rx_mbps, tx_mbps, interval_s"
-_FC_COLS = "made_at, ts, step, model, predicted_mbps"
+_FC_COLS = (
+    "made_at, ts, step, model, predicted_mbps,"
+    " predicted_lo_mbps, predicted_hi_mbps, predicted_lo95_mbps, predicted_hi95_mbps"
+)
 _EV_COLS = "ts, kind, target, level, message"
 _COLS: dict[str, str] = {"ping": _PING_COLS, "bandwidth": _BW_COLS, "forecast": _FC_COLS, "event": _EV_COLS}
 _TYPES: dict[type, str] = {
@@ -86,7 +89,10 @@ def _ping_record(row: Sequence[Any]) -> PingRound:
 _TO_ROW: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "ping": _ping_row,
     "bandwidth": lambda r: (r.ts, r.interface, r.rx_mbps, r.tx_mbps, r.interval_s),
-    "forecast": lambda r: (r.made_at, r.ts, r.step, r.model, r.predicted_mbps),
+    "forecast": lambda r: (
+        r.made_at, r.ts, r.step, r.model, r.predicted_mbps,
+        r.predicted_lo_mbps, r.predicted_hi_mbps, r.predicted_lo95_mbps, r.predicted_hi95_mbps,
+    ),  # fmt: skip
     "event": lambda r: (r.ts, r.kind, r.target, r.level, r.message),
 }
 _FROM_ROW: dict[str, Callable[[Sequence[Any]], Record]] = {
