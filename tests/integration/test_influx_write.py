@@ -48,6 +48,10 @@ def sample_records(t0: float) -> list[Record]:
         BandwidthSample(t0 + 5, "wlan 0", 0.0, 0.125, 5.0),
         Forecast(made_at=t0, ts=t0 + 300, step=1, model="lstm-1", predicted_mbps=88.5),
         Forecast(made_at=t0, ts=t0 + 600, step=2, model="lstm-1", predicted_mbps=91.75),
+        Forecast(made_at=t0, ts=t0 + 900, step=3, model="lstm-1", predicted_mbps=90.5, predicted_lo_mbps=71.25,
+                 predicted_hi_mbps=108.125, predicted_lo95_mbps=60.0625, predicted_hi95_mbps=121.5),
+        Forecast(made_at=t0, ts=t0 + 1200, step=4, model="lstm-1", predicted_mbps=89.0, predicted_lo_mbps=70.0,
+                 predicted_hi_mbps=110.0),  # an 80% interval only: the 95% fields are left out
         Event(t0 + 2, "loss", "gw", "warn", 'loss 10.0% to gw (>= 1.0% for 3 rounds) "quoted"'),
         Event(t0 + 9, "loss", "gw", "ok", "loss back to normal"),
     ]  # fmt: skip
@@ -112,6 +116,22 @@ def test_round_trip_values_and_tags_exact(victoria: VictoriaMetrics, tmp_path: P
     agent = {k: v for k, v in got.items() if k[0].startswith("qos_agent_")}
     got = {k: v for k, v in got.items() if not k[0].startswith("qos_agent_")}
     assert got == expected
+    # the interval bounds of the stored forecasts came back exactly, and only where they exist
+    fc_labels = frozenset({("host", host), ("model", "lstm-1"), ("step", "3")})
+    assert {
+        name: got[(f"qos_forecast_{name}", fc_labels)]
+        for name in ("predicted_lo_mbps", "predicted_hi_mbps", "predicted_lo95_mbps", "predicted_hi95_mbps")
+    } == {
+        "predicted_lo_mbps": [(ts_us(t0 + 900) // 1000, 71.25)],
+        "predicted_hi_mbps": [(ts_us(t0 + 900) // 1000, 108.125)],
+        "predicted_lo95_mbps": [(ts_us(t0 + 900) // 1000, 60.0625)],
+        "predicted_hi95_mbps": [(ts_us(t0 + 900) // 1000, 121.5)],
+    }
+    step4 = frozenset({("host", host), ("model", "lstm-1"), ("step", "4")})
+    assert got[("qos_forecast_predicted_hi_mbps", step4)] == [(ts_us(t0 + 1200) // 1000, 110.0)]
+    assert ("qos_forecast_predicted_hi95_mbps", step4) not in got
+    step1 = frozenset({("host", host), ("model", "lstm-1"), ("step", "1")})
+    assert ("qos_forecast_predicted_mbps", step1) in got and ("qos_forecast_predicted_lo_mbps", step1) not in got
     # the start-up health write: one qos_agent point with start=1
     assert [v for _, v in agent[("qos_agent_start", frozenset({("host", host)}))]] == [1.0]
 

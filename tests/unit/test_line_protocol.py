@@ -105,6 +105,20 @@ def test_bandwidth_forecast_event_lines() -> None:
     )
 
 
+def test_forecast_interval_fields_in_order_and_left_out_when_none() -> None:
+    full = Forecast(made_at=TS - 300, ts=TS, step=2, model="m", predicted_mbps=42.5, predicted_lo_mbps=30.25,
+                    predicted_hi_mbps=55.0, predicted_lo95_mbps=21.5, predicted_hi95_mbps=70.125)  # fmt: skip
+    assert encode(full, "h") == (
+        "qos_forecast,host=h,model=m,step=2 predicted_mbps=42.5,predicted_lo_mbps=30.25,predicted_hi_mbps=55.0,"
+        "predicted_lo95_mbps=21.5,predicted_hi95_mbps=70.125,made_at=1795799700.25 1795800000250000"
+    )
+    # only the 80% pair (no 95% calibration), and a non-finite bound: each missing field is left out
+    partial = Forecast(TS - 300, TS, 1, "m", 42.5, predicted_lo_mbps=math.nan, predicted_hi_mbps=55.0)
+    line = encode(partial, "h")
+    assert " predicted_mbps=42.5,predicted_hi_mbps=55.0,made_at=" in line
+    assert "lo_mbps" not in line and "lo95" not in line and "hi95" not in line
+
+
 def test_agent_start_line() -> None:
     assert (
         encode_agent_start("h", TS, "0.1.0") == 'qos_agent,host=h start=1i,version="0.1.0" 1795800000250000'
@@ -141,7 +155,7 @@ def test_schema_table_lists_every_tag_and_field_produced() -> None:
     samples = [
         ping(error="boom"),
         BandwidthSample(TS, "eth0", 1.0, 2.0, 1.0),
-        Forecast(TS, TS + 300, 3, "m", 10.0),
+        Forecast(TS, TS + 300, 3, "m", 10.0, 8.0, 12.0, 6.0, 14.0),
         Event(TS, "latency", "gw", "warn", "x"),
     ]
     seen: dict[str, tuple[set[str], set[str]]] = {}
@@ -151,6 +165,7 @@ def test_schema_table_lists_every_tag_and_field_produced() -> None:
         assert tags <= set(allowed_tags), (measurement, tags)
         assert fields <= set(allowed_fields), (measurement, fields)
         seen[measurement] = (tags, fields)
-    # and the ping line uses every ping tag and field the table promises
+    # and the ping and forecast lines use every field the table promises
     assert seen["qos_ping"][0] == set(MEASUREMENTS["qos_ping"][0])
     assert seen["qos_ping"][1] == set(MEASUREMENTS["qos_ping"][1])
+    assert seen["qos_forecast"][1] == set(MEASUREMENTS["qos_forecast"][1])

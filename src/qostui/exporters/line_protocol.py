@@ -6,7 +6,9 @@ Schema (the Grafana dashboard and its test depend on these names):
         rtt_mdev_ms=..,rtt_p50_ms=..,rtt_p95_ms=..,jitter_ms=..,loss_pct=..,sent=5i,received=5i,
         mos=..,state="ok"[,error=".."]
     qos_bandwidth,host=H,interface=eth0 rx_mbps=..,tx_mbps=..,interval_s=..
-    qos_forecast,host=H,model=M,step=N predicted_mbps=..,made_at=..     (timestamp: the predicted time)
+    qos_forecast,host=H,model=M,step=N predicted_mbps=..,predicted_lo_mbps=..,predicted_hi_mbps=..,
+        predicted_lo95_mbps=..,predicted_hi95_mbps=..,made_at=..   (timestamp: the predicted time;
+        lo/hi: the 80% interval, lo95/hi95: the 95% one, left out when the forecast has none)
     qos_event,host=H,kind=loss,target=T level="warn",severity=1i,message=".."
     qos_agent,host=H start=1i,version=".."                               (health-check write at start)
 
@@ -34,6 +36,8 @@ _PING_FLOATS = (
     "jitter_ms",
     "loss_pct",
 )
+# interval bounds of a Forecast, in the order they are written (80% pair, then 95% pair)
+_FORECAST_BOUNDS = ("predicted_lo_mbps", "predicted_hi_mbps", "predicted_lo95_mbps", "predicted_hi95_mbps")
 
 MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # measurement: (tag keys, field keys) the writer can produce
@@ -42,7 +46,7 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (*_PING_FLOATS, "sent", "received", "mos", "state", "error"),
     ),
     "qos_bandwidth": (("host", "interface"), ("rx_mbps", "tx_mbps", "interval_s")),
-    "qos_forecast": (("host", "model", "step"), ("predicted_mbps", "made_at")),
+    "qos_forecast": (("host", "model", "step"), ("predicted_mbps", *_FORECAST_BOUNDS, "made_at")),
     "qos_event": (("host", "kind", "target"), ("level", "severity", "message")),
     "qos_agent": (("host",), ("start", "version")),
 }
@@ -143,10 +147,12 @@ def encode_bandwidth(r: BandwidthSample, host: str) -> str:
 
 def encode_forecast(r: Forecast, host: str) -> str:
     tags = _tags((("host", host), ("model", r.model), ("step", str(int(r.step)))))
-    fields = [f"made_at={_float(r.made_at) or '0.0'}"]
-    predicted = _float(r.predicted_mbps)
-    if predicted is not None:
-        fields.insert(0, f"predicted_mbps={predicted}")
+    fields = [
+        f"{k}={v}"
+        for k, v in ((k, _float(getattr(r, k))) for k in ("predicted_mbps", *_FORECAST_BOUNDS))
+        if v is not None
+    ]
+    fields.append(f"made_at={_float(r.made_at) or '0.0'}")
     return f"qos_forecast{tags} {','.join(fields)} {ts_us(r.ts)}"
 
 
