@@ -6,7 +6,9 @@ Read (detected from the content, not the file name):
                `target`, fields latency_ms, packet_loss_percent, bandwidth_mbps) and qostui's own
                qos_ping / qos_bandwidth / qos_forecast / qos_event (DESIGN.md).
   qostui-csv   qostui's own export: a `type` column (ping|bandwidth|forecast|event) plus the record
-               fields; round-trips exactly (`ts` is written with full float precision).
+               fields; round-trips exactly (`ts` is written with full float precision). A forecast's
+               interval bounds (predicted_lo/hi_mbps: 80%, predicted_lo95/hi95_mbps: 95%) are empty
+               cells (JSON null) when it has none, and may be left out of a file altogether.
   jsonl        JSON lines as written by `qostui export --format json` and `qostui record --json`.
   step-csv     `step,bandwidth_mbps` without timestamps: ts = 2025-01-01T00:00Z + step * step_s;
                an empty value is a missing reading (no sample).

@@ -18,7 +18,7 @@ from qostui.cli import main
 from qostui.commands.export import parse_when
 from qostui.errors import ConfigError
 from qostui.interop import read_records
-from qostui.records import BandwidthSample, PingRound
+from qostui.records import BandwidthSample, Forecast, PingRound
 from qostui.store import Store
 
 
@@ -98,6 +98,31 @@ def test_import_twice_adds_nothing_and_exports_reimport(
         assert main(["import", str(out), "--db", str(fresh)]) == 0
         with Store(db_path) as a, Store(fresh) as b:
             assert b.ping_rounds() == a.ping_rounds() and b.bandwidth() == a.bandwidth()
+
+
+def test_forecast_bounds_round_trip_through_export_and_import(tmp_path: Path, db_path: Path) -> None:
+    """Stored forecasts with and without interval bounds (old rows: NULL) come back identical."""
+    made = 1_795_800_000.0
+    forecasts = [
+        Forecast(made, made + 300.0 * k, k, "lstm-x", 40.0 + k / 3, 30.0 - k / 7, 50.0 + k / 9, 20.0 + k / 11,
+                 60.0 + k / 13)
+        for k in range(1, 7)
+    ] + [
+        Forecast(made + 1, made + 1 + 300.0, 1, "baseline:persistence", 41.5),  # no interval: None stays None
+        Forecast(made + 2, made + 2 + 300.0, 1, "lstm-x", 42.5, predicted_lo_mbps=39.0, predicted_hi_mbps=46.0),
+    ]  # fmt: skip
+    with Store(db_path) as s:
+        s.write(forecasts)
+        stored = s.forecasts()
+    assert sorted(stored, key=repr) == sorted(forecasts, key=repr)
+    for fmt in ("csv", "json"):
+        out = tmp_path / f"fc.{fmt}"
+        assert main(["export", "--format", fmt, "--kind", "forecast", "--out", str(out), "--db", str(db_path)]) == 0
+        fresh = tmp_path / f"fc-{fmt}.db"
+        assert main(["import", str(out), "--db", str(fresh)]) == 0
+        with Store(fresh) as b:
+            assert b.forecasts() == stored
+        assert sum(1 for f in read_records(out) if isinstance(f, Forecast) and f.predicted_lo95_mbps is None) == 2
 
 
 def test_import_prints_duplicates(

@@ -214,6 +214,9 @@ ALL_KINDS = [
     PingRound(1762986142.0, "x", "10.231.0.9", "icmp", ProbeState.NO_ROUTE, 3, 0, 100.0, rtts_ms=(None,)),
     BandwidthSample(1762986140.0, "eth0", 12.345678901234567, 0.001, 1.0),
     Forecast(1762986000.0, 1762986300.0, 1, "lstm-1", 33.3),
+    # with both intervals (full-precision floats), and with the 80% one only: None must stay None
+    Forecast(1762986000.0, 1762986600.0, 2, "lstm-1", 34.1, 20.123456789012345, 48.7, 11.0, 0.1 + 0.2),
+    Forecast(1762986000.0, 1762986900.0, 3, "lstm-1", 35.0, predicted_lo_mbps=21.5, predicted_hi_mbps=49.25),
     Event(1762986140.0, "latency", "gw", "warn", "rtt 120 ms, over 100\nsecond line; ünïcode"),
 ]  # fmt: skip
 
@@ -248,6 +251,24 @@ def test_jsonl_round_trip_and_recorder_json(tmp_path: Path) -> None:
     path.write_text("\n".join(record_to_json(r) for r in ALL_KINDS) + "\n")
     assert read_records(path) == ALL_KINDS
     assert json.loads(buf.getvalue().splitlines()[0])["type"] == "PingRound"
+
+
+def test_forecast_bounds_columns_and_json_nulls(tmp_path: Path) -> None:
+    forecasts = [r for r in ALL_KINDS if isinstance(r, Forecast)]
+    buf = io.StringIO()
+    write_csv(buf, forecasts, ["forecast"])
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert list(rows[0])[-4:] == ["predicted_lo_mbps", "predicted_hi_mbps", "predicted_lo95_mbps", "predicted_hi95_mbps"]
+    assert [r["predicted_hi95_mbps"] for r in rows] == ["", repr(0.1 + 0.2), ""]  # empty cell = no bound
+    buf = io.StringIO()
+    write_jsonl(buf, forecasts)
+    objs = [json.loads(ln) for ln in buf.getvalue().splitlines()]
+    assert [o["predicted_lo_mbps"] for o in objs] == [None, 20.123456789012345, 21.5]
+    assert objs[2]["predicted_lo95_mbps"] is None
+    # a hand-written file may leave the bound columns out altogether: no interval, not an error
+    path = tmp_path / "old.csv"
+    path.write_text("type,ts,made_at,step,model,predicted_mbps\nforecast,1762986300,1762986000,1,m,33.3\n")
+    assert read_records(path) == [Forecast(1762986000.0, 1762986300.0, 1, "m", 33.3)]
 
 
 # --- errors: one line naming file, line, expectation ----------------------------------------------
