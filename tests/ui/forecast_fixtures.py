@@ -16,7 +16,7 @@ import numpy as np
 
 from qostui.config import Config
 from qostui.forecast.events import EpochEnded, TrainingFinished, TrainingStage, TrainingStarted
-from qostui.records import BandwidthSample, PingRound, ProbeState, Record
+from qostui.records import BandwidthSample, Forecast, PingRound, ProbeState, Record
 from qostui.store import Store
 
 SHARED_SEED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "seed_bandwidth_5min.csv"
@@ -44,6 +44,46 @@ def seed_records(prefer_shared: bool = True) -> tuple[list[Record], str]:
 
         return read_records(SHARED_SEED, step_s=STEP_S), str(SHARED_SEED)
     return generated_records(), "generated"
+
+
+INTERVAL_MODEL = "lstm-a1"
+
+
+def interval_forecasts(
+    records: list[Record], *, runs: int = 12, every_steps: int = 6, horizon: int = 12, model: str = INTERVAL_MODEL
+) -> list[Forecast]:
+    """Forecasts with 80% and 95% bounds, written straight into a store the way the forecasting engine
+    stores them: `runs` made every `every_steps` steps before the data's end (their steps have actual
+    readings to be scored against) and one made at the end (the coming steps, the view's band).
+
+    Each is a persistence forecast (the reading it was made from) with empirical bounds: the 80th and
+    95th percentiles of the series' absolute k-step changes, so they hold about as often as they say.
+    """
+    samples = sorted((r for r in records if isinstance(r, BandwidthSample)), key=lambda r: r.ts)
+    t0, end = samples[0].ts, samples[-1].ts
+    grid = np.full(int(round((end - t0) / STEP_S)) + 1, np.nan)
+    for r in samples:
+        grid[int(round((r.ts - t0) / STEP_S))] = r.rx_mbps
+    last = grid.copy()  # the last reading at or before each step (what persistence forecasts from)
+    for i in range(1, len(last)):
+        if np.isnan(last[i]):
+            last[i] = last[i - 1]
+    q80, q95 = [], []
+    for k in range(1, horizon + 1):
+        change = np.abs(grid[k:] - last[:-k])
+        change = change[~np.isnan(change)]
+        q80.append(float(np.percentile(change, 80)))
+        q95.append(float(np.percentile(change, 95)))
+    out: list[Forecast] = []
+    for j in range(runs, -1, -1):
+        i = len(grid) - 1 - j * every_steps
+        made_at, centre = t0 + i * STEP_S, float(last[i])
+        for k in range(1, horizon + 1):
+            out.append(Forecast(made_at=made_at, ts=made_at + k * STEP_S, step=k, model=model, predicted_mbps=centre,
+                                predicted_lo_mbps=max(0.0, centre - q80[k - 1]), predicted_hi_mbps=centre + q80[k - 1],
+                                predicted_lo95_mbps=max(0.0, centre - q95[k - 1]),
+                                predicted_hi95_mbps=centre + q95[k - 1]))  # fmt: skip
+    return out
 
 
 def fill_store(db: Path, records: list[Record], *, ping_target: str | None = None) -> None:

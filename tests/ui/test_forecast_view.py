@@ -1,7 +1,9 @@
-"""The forecast view (`f`): actual bandwidth, the next `horizon` steps, baselines, past forecasts.
+"""The forecast view (`f`): actual bandwidth, the next `horizon` steps, baselines, past forecasts,
+the shaded 80%/95% intervals and the coverage of past forecasts' intervals.
 
-Snapshots use a generated series and no trained model (the best baseline forecasts), with a fixed
-clock: pytest tests/ui/test_forecast_view.py --snapshot-update
+Snapshots use a generated series, no trained model (the best baseline forecasts) and stored
+forecasts with intervals (tests/ui/forecast_fixtures.interval_forecasts), with a fixed clock:
+pytest tests/ui/test_forecast_view.py --snapshot-update
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from qostui.pipeline import Pipeline
+from qostui.records import Forecast
 from qostui.store import Store
 from qostui.ui.app import QostuiApp
-from qostui.ui.screens.forecast import ForecastScreen
+from qostui.ui.screens.forecast import ForecastScreen, interval_forecast
 from qostui.ui.screens.monitor import MonitorScreen
 from qostui.ui.widgets.plot_view import PlotView
-from ui.forecast_fixtures import fill_store, generated_records, quick_forecast, seed_records
+from ui.forecast_fixtures import (
+    INTERVAL_MODEL,
+    fill_store,
+    generated_records,
+    interval_forecasts,
+    quick_forecast,
+    seed_records,
+)
 from ui.helpers import live_config, offline_config, screen_text, wait_for
 
 
@@ -96,6 +106,76 @@ async def test_past_forecasts_are_drawn_against_actuals(tmp_path: Path) -> None:
             assert any(ln.label == "past forecasts" for ln in screen.lines)
             assert screen.query_one("#fc-chart", PlotView).data.lines[-1].style == "points"
             assert "past forecasts: 12" in screen_text(app)
+            # these forecasts carry no intervals (as rows stored before the bounds existed): no band
+            await wait_for(pilot, lambda: screen.coverage_runs >= 1, 20, "the coverage")
+            await pilot.pause()
+            assert screen.bands == () and "░" not in screen.query_one("#fc-chart", PlotView).text
+            # scored: all but the forecast for the last step, whose 5 minutes have not ended by the clock
+            assert screen.coverage is not None and screen.coverage.overall.n == 11 == screen.view.past_n - 1
+            text = screen_text(app)
+            assert "intervals not available" in text
+            assert "no intervals stored (n=11)" in text
+
+
+async def test_band_and_coverage_of_stored_intervals(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    records = generated_records()
+    fill_store(db, records)
+    stored = interval_forecasts(records)
+    with Store(db) as s:
+        s.write(stored)
+    end = max(r.ts for r in records)
+    cfg = quick_forecast(offline_config(), tmp_path / "models")
+    app = QostuiApp(cfg, remember_theme=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        with Store(db) as store:
+            screen = ForecastScreen(store=store, clock=lambda: end)
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen.view is not None and screen.coverage_runs >= 1, 20, "the forecast")
+            await pilot.pause()
+            view = screen.view
+            assert view is not None and not screen.error and not screen.coverage_error
+            # the band: the stored forecast made at the end, both intervals, fanning out from the last reading
+            current = sorted((f for f in stored if f.made_at == end), key=lambda f: f.step)
+            assert len(current) == cfg.forecast.horizon and view.band == current
+            b95, b80 = screen.bands
+            assert (b95.label, b80.label) == ("95%", "80%")
+            assert list(b80.ts) == [view.hist_ts[-1]] + [f.ts for f in current]
+            assert list(b80.lo[1:]) == [f.predicted_lo_mbps for f in current]
+            assert list(b95.hi[1:]) == [f.predicted_hi95_mbps for f in current]
+            assert b80.lo[0] == b80.hi[0] == view.hist_mbps[-1]
+            chart = screen.query_one("#fc-chart", PlotView).text
+            assert chart.count("▒") >= 10 and chart.count("░") >= 10  # both shades are drawn
+            text = screen_text(app)
+            assert "▒▒ 80%  ░░ 95%" in text and f"intervals: {INTERVAL_MODEL} made" in text
+            assert "intervals not available" not in text
+            # the coverage line, counted here by hand: a forecast is scored when its 5-minute step has a
+            # reading (one sample per step in this series) and has ended by the clock
+            actual = {r.ts: r.rx_mbps for r in records}  # type: ignore[union-attr]
+            scored = [f for f in stored if f.ts in actual and f.ts + 300 <= end]
+            held80 = sum(f.predicted_lo_mbps <= actual[f.ts] <= f.predicted_hi_mbps for f in scored)  # type: ignore[operator]
+            held95 = sum(f.predicted_lo95_mbps <= actual[f.ts] <= f.predicted_hi95_mbps for f in scored)  # type: ignore[operator]
+            assert len(scored) >= 100
+            cov = screen.coverage
+            assert cov is not None and (cov.overall.n_80, cov.overall.held_80, cov.overall.held_95) == (
+                len(scored), held80, held95,
+            )
+            pct80, pct95 = 100 * held80 / len(scored), 100 * held95 / len(scored)
+            assert f"past forecasts: 80% band held {pct80:.0f}% (n={len(scored)}), 95% held {pct95:.0f}%" in text
+            assert 60 <= pct80 <= 95 and 85 <= pct95 <= 100  # the fixture's empirical bounds roughly hold
+
+
+def test_interval_forecast_prefers_the_current_forecasts_own_bounds() -> None:
+    t = 1_795_800_000.0
+    plain = [Forecast(t, t + 300 * k, k, "baseline:persistence", 10.0) for k in (1, 2)]
+    own = [Forecast(t, t + 300 * k, k, "lstm-b", 10.0, 8.0, 12.0, 6.0, 14.0) for k in (1, 2)]
+    older = [Forecast(t - 300, t + 300 * k, k, "lstm-a", 11.0, 9.0, 13.0) for k in (1, 2)]
+    assert interval_forecast(own, older) == (own, "")
+    run, source = interval_forecast(plain, older)
+    assert run == older and source.startswith("lstm-a made ")
+    # the newest stored forecast has no bounds (stored by a model without intervals): no band
+    assert interval_forecast(plain, older + plain) == ([], "")
+    assert interval_forecast(plain, []) == ([], "")
 
 
 async def test_refreshes_as_rounds_arrive_and_stores_each_new_step(tmp_path: Path) -> None:
@@ -162,6 +242,8 @@ def snapshot_app(tmp_path: Path) -> tuple[QostuiApp, Path, float]:
     db = tmp_path / "snap.db"
     records = generated_records()
     fill_store(db, records)
+    with Store(db) as s:
+        s.write(interval_forecasts(records))
     cfg = quick_forecast(offline_config(), tmp_path / "models")
     return QostuiApp(cfg, remember_theme=False), db, max(r.ts for r in records)
 
@@ -171,7 +253,7 @@ def open_forecast(db: Path, end: float):  # type: ignore[no-untyped-def]
         store = Store(db)
         screen = ForecastScreen(store=store, clock=lambda: end)
         await pilot.app.push_screen(screen)
-        await wait_for(pilot, lambda: screen.computes >= 1, 20, "the forecast")
+        await wait_for(pilot, lambda: screen.computes >= 1 and screen.coverage_runs >= 1, 20, "the forecast")
         await pilot.pause()
 
     return run_before

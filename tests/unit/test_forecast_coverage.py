@@ -90,6 +90,9 @@ def test_time_window_model_and_unfinished_bins(tmp_path: Path) -> None:
         # [since, until) on the forecast time, like Store.forecasts
         window = coverage_from_store(store, STEP_S, since=bin_ts(8), until=bin_ts(12))
         assert (window.overall.n, window.overall.n_80) == (6, 6)  # bins 8, 9, 11 at steps 1 and 2
+        only_1 = score_forecasts([f for f in store.forecasts() if f.step == 1], *store.resample(
+            "bandwidth_mbps", STEP_S), STEP_S)  # fmt: skip
+        assert only_1.summary() == "past forecasts: 80% band held 45% (n=11), 95% held 100%; MAE 2.0 Mbps"
         other = coverage_from_store(store, STEP_S, model="another")
         assert other.forecasts == 0 and other.overall.n == 0 and not other.has_intervals
         assert other.summary() == "past forecasts: none due yet (0 stored)"

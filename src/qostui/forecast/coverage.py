@@ -65,7 +65,7 @@ class Coverage:
         return next((s for s in self.per_step if s.step == step), None)
 
     def summary(self) -> str:
-        """One line: "past forecasts: 80% band held 78% (n=123), 95% held 94% (n=123); MAE 4.2 Mbps"."""
+        """One line: "past forecasts: 80% band held 78% (n=123), 95% held 94%; MAE 4.2 Mbps"."""
         o = self.overall
         if o.n == 0:
             return f"past forecasts: none due yet ({self.forecasts} stored)"
@@ -73,7 +73,8 @@ class Coverage:
         if o.n_80:
             parts.append(f"80% band held {o.coverage_80_pct:.0f}% (n={o.n_80})")
         if o.n_95:
-            parts.append(f"{'95%' if parts else '95% band'} held {o.coverage_95_pct:.0f}% (n={o.n_95})")
+            n_95 = "" if o.n_95 == o.n_80 else f" (n={o.n_95})"  # the same forecasts: say n once
+            parts.append(f"{'95%' if parts else '95% band'} held {o.coverage_95_pct:.0f}%{n_95}")
         bands = ", ".join(parts) if parts else f"no intervals stored (n={o.n})"
         return f"past forecasts: {bands}; MAE {o.mae_mbps:.1f} Mbps"
 

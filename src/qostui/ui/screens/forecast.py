@@ -5,6 +5,12 @@ The forecast comes from `qostui.forecast.forecaster.Forecaster` (numpy only, the
 or without a model the best baseline on the history. The baselines' forecasts can be overlaid
 (`b`), and forecasts stored earlier are drawn as points against what really happened.
 
+When the forecast carries prediction intervals (80% and 95% bounds), they are shaded under the
+lines; without them the view says so. The current forecast's own bounds are used, else those of
+the newest stored forecast for the coming steps. A coverage line says how often the bounds of past
+forecasts held against the recorded bandwidth (`qostui.forecast.coverage`, in its own worker,
+again whenever the data gains a step).
+
 Store reads and the forecast run in a thread worker; the chart is drawn on the UI thread.
 The view refreshes as rounds arrive (at most once a second); when the data gains a new step the
 new forecast is stored, like `qostui forecast` would. `F` forecasts and stores now.
@@ -15,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +29,13 @@ import numpy as np
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
 from qostui.errors import QostuiError
-from qostui.records import BandwidthSample, Record
+from qostui.records import BandwidthSample, Forecast, Record
+from qostui.ui.band_chart import BAND_COLOR, BAND_SHADES, Band, BandedPlot, render_banded
 from qostui.ui.keys import bindings_for
 from qostui.ui.screens.training import fmt_s
 from qostui.ui.widgets.footer import KeysFooter
@@ -35,6 +43,7 @@ from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
 
 if TYPE_CHECKING:
+    from qostui.forecast.coverage import Coverage
     from qostui.forecast.forecaster import Forecaster, ForecastResult
     from qostui.store import Store
     from qostui.ui.app import QostuiApp
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 LINE_COLORS = ("default", "cyan", "yellow", "magenta", "red", "green", "blue")
 SHOW_HISTORY_S = 6 * 3600.0  # "the last hours" of actual bandwidth on the chart
 MIN_REFRESH_S = 1.0  # a round every 0.3 s must not re-read the store every 0.3 s
+COVERAGE_WINDOW_S = 7 * 86400.0  # past forecasts scored: a week of them (a few 10 000 rows at most)
 
 
 @dataclass
@@ -61,6 +71,45 @@ class ForecastView:
     model_line: str = ""
     step_s: float = 300.0
     stored: int = 0  # forecasts written by this computation
+    band: list[Forecast] = field(default_factory=list)  # the forecast whose intervals are shaded; [] none
+    band_from: str = ""  # "" the current forecast, else which stored one ("lstm-x made 10:05 UTC")
+
+
+def has_bounds(f: Forecast) -> bool:
+    return f.predicted_lo_mbps is not None or f.predicted_lo95_mbps is not None
+
+
+def interval_forecast(current: Sequence[Forecast], stored: Sequence[Forecast]) -> tuple[list[Forecast], str]:
+    """The forecast whose intervals the chart shades and where it is from: the current one when it
+    has bounds, else the newest stored forecast of the coming steps (`stored`) when that has them."""
+    if any(has_bounds(f) for f in current):
+        return list(current), ""
+    if not stored:
+        return [], ""
+    newest = max(stored, key=lambda f: f.made_at)
+    run = sorted((f for f in stored if (f.made_at, f.model) == (newest.made_at, newest.model)), key=lambda f: f.step)
+    if not any(has_bounds(f) for f in run):
+        return [], ""
+    return run, f"{newest.model} made {time.strftime('%H:%M', time.gmtime(newest.made_at))} UTC"
+
+
+def interval_bands(run: Sequence[Forecast], anchor_ts: float, anchor_mbps: float, step_s: float) -> tuple[Band, ...]:
+    """The 95% band, then the 80% one (drawn in that order, so the inner one shows). A forecast made
+    from the last reading starts its bands there, as its line does."""
+    ts = np.array([f.ts for f in run], dtype=float)
+    start = len(ts) > 0 and abs(ts[0] - step_s - anchor_ts) < step_s / 2
+    bands = []
+    for label, lo_name, hi_name in (("95%", "predicted_lo95_mbps", "predicted_hi95_mbps"),
+                                    ("80%", "predicted_lo_mbps", "predicted_hi_mbps")):  # fmt: skip
+        lo = np.array([math.nan if (x := getattr(f, lo_name)) is None else x for f in run], dtype=float)
+        hi = np.array([math.nan if (x := getattr(f, hi_name)) is None else x for f in run], dtype=float)
+        if not (np.isfinite(lo) & np.isfinite(hi)).any():
+            continue
+        if start:
+            bands.append(Band(label, np.r_[anchor_ts, ts], np.r_[anchor_mbps, lo], np.r_[anchor_mbps, hi]))
+        else:
+            bands.append(Band(label, ts, lo, hi))
+    return tuple(bands)
 
 
 @contextlib.contextmanager
@@ -100,6 +149,14 @@ def model_summary(forecaster: Forecaster, result: ForecastResult, now: float) ->
 
 
 class ForecastScreen(Screen[None]):
+    class CoverageScored(Message):
+        """The coverage of past forecasts, from the worker (None and a one-line error if it failed)."""
+
+        def __init__(self, coverage: Coverage | None, error: str) -> None:
+            super().__init__()
+            self.coverage = coverage
+            self.error = error
+
     CSS_PATH = "forecast.tcss"
     BINDINGS = bindings_for("forecast", "views")
     view_name = "forecast"
@@ -114,6 +171,11 @@ class ForecastScreen(Screen[None]):
         self.show_baselines = True
         self.view: ForecastView | None = None
         self.lines: list[Any] = []  # the chart's lines with their labels (tests read them)
+        self.bands: tuple[Band, ...] = ()  # the shaded intervals on the chart (tests read them)
+        self.coverage: Coverage | None = None
+        self.coverage_error = ""
+        self.coverage_runs = 0  # finished scorings (tests wait on it)
+        self._scored_end: float | None = None
         self.error = ""
         self.computes = 0  # finished computations (tests wait on it)
         self.stored_total = 0
@@ -133,6 +195,7 @@ class ForecastScreen(Screen[None]):
         yield Static(id="fc-info")
         yield PlotView(id="fc-chart", message="forecasting…")
         yield Static(id="fc-summary")
+        yield Static(id="fc-coverage")
         yield KeysFooter()
 
     def on_mount(self) -> None:
@@ -251,6 +314,7 @@ class ForecastScreen(Screen[None]):
                 with contextlib.suppress(ValueError, IndexError):
                     baselines[b.label] = b.predict(values, np.array([len(values)]), h, season)[0]
             past = store.forecasts(since=lo, until=end + cfg.step_s / 2)
+            band, band_from = interval_forecast(result.forecasts, store.forecasts(since=end + cfg.step_s / 2))
         # one point per time: the forecast made closest to it (its smallest step)
         best: dict[float, tuple[int, float]] = {}
         for f in past:
@@ -279,7 +343,32 @@ class ForecastScreen(Screen[None]):
             model_line=model_summary(forecaster, result, now),
             step_s=series.step_s,
             stored=stored,
+            band=band,
+            band_from=band_from,
         )
+
+    @work(thread=True, exclusive=True, group="coverage", exit_on_error=False)
+    def _score_past(self, end: float, step_s: float) -> None:
+        """Coverage of the forecasts stored for the last week up to `end`, against the recorded data."""
+        from qostui.forecast.coverage import coverage_from_store
+
+        try:
+            with self._open_store() as store:
+                if store is None:
+                    raise QostuiError("no store yet")
+                cov = coverage_from_store(store, step_s, since=end - COVERAGE_WINDOW_S, until=end + step_s,
+                                          complete_before=self._clock())  # fmt: skip
+        except QostuiError as exc:
+            self.post_message(self.CoverageScored(None, str(exc)))
+        except Exception as exc:  # one line on screen, never a traceback
+            self.post_message(self.CoverageScored(None, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(self.CoverageScored(cov, ""))
+
+    def on_forecast_screen_coverage_scored(self, message: CoverageScored) -> None:
+        self.coverage, self.coverage_error = message.coverage, message.error
+        self.coverage_runs += 1
+        self.redraw()
 
     def _done(self, view: ForecastView | None, error: str) -> None:
         self._busy = False
@@ -288,6 +377,10 @@ class ForecastScreen(Screen[None]):
         if view is not None:
             self.view = view
             self.stored_total += view.stored
+            end = view.result.data_end_ts
+            if self._scored_end is None or end > self._scored_end:  # new actuals: score again
+                self._scored_end = end
+                self._score_past(end, view.step_s)
         self.redraw()
         if self._pending is not None:
             (again,), self._pending = self._pending, None
@@ -300,11 +393,13 @@ class ForecastScreen(Screen[None]):
         info = self.query_one("#fc-info", Static)
         chart = self.query_one("#fc-chart", PlotView)
         summary = self.query_one("#fc-summary", Static)
+        coverage = self.query_one("#fc-coverage", Static)
         v = self.view
         if v is None:
             info.update(Text(self.error or "forecasting…", style="red" if self.error else "dim"))
             chart.show_message(self.error and "no forecast: " + self.error)
             summary.update("")
+            coverage.update("")
             return
         r = v.result
         fts = np.array([f.ts for f in r.forecasts], dtype=float)
@@ -324,15 +419,24 @@ class ForecastScreen(Screen[None]):
         hours = (v.hist_ts[-1] - v.hist_ts[0]) / 3600 if len(v.hist_ts) > 1 else 0.0
         title = f"bandwidth Mbps: last {hours:.0f} h and the next {len(fv)} steps of {v.step_s / 60:g} min"
         # plotext's legend box would hide the newest data (top left); a legend line goes above instead
+        self.bands = interval_bands(v.band, anchor_ts, anchor_v, v.step_s)
+        entries = [
+            ({"points": "x", "dashed": "┄"}.get(ln.style, "━"),
+             "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)], ln.label)
+            for i, ln in enumerate(lines)
+        ]  # fmt: skip
+        # the bands right after the forecast they belong to (the legend is cut at the right edge)
+        entries[2:2] = [(BAND_SHADES[b.label] * 2, BAND_COLOR, b.label) for b in sorted(self.bands, key=lambda b: b.label)]
         legend = Text(no_wrap=True, overflow="ellipsis")
-        for i, ln in enumerate(lines):
-            color = "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)]
-            mark = {"points": "x", "dashed": "┄"}.get(ln.style, "━")
+        for i, (mark, color, label) in enumerate(entries):
             legend.append("  " if i else "")
             legend.append(mark, style=color)
-            legend.append(f" {ln.label}")
+            legend.append(f" {label}")
+        if self.bands and v.band_from:
+            legend.append(f"  (intervals: {v.band_from})", style="dim")
         self.lines = lines
-        chart.show(ActualVsPredicted(title, [replace(ln, label="") for ln in lines]))
+        plot = ActualVsPredicted(title, [replace(ln, label="") for ln in lines])
+        chart.show(BandedPlot(plot, self.bands), render_banded)
 
         head = Text(no_wrap=False)
         head.append(v.model_line)
@@ -352,3 +456,21 @@ class ForecastScreen(Screen[None]):
         if v.stored:
             s.append(f"  stored {v.stored}", style="green")
         summary.update(s)
+        coverage.update(self._coverage_text())
+
+    def _coverage_text(self) -> Text:
+        """'past forecasts: 80% band held 78% (n=123), 95% held 94%; ...', and whether intervals exist."""
+        t = Text(no_wrap=False)
+        if not self.bands:
+            t.append("intervals not available", style="yellow")
+            t.append(" (the forecasts carry no 80%/95% bounds)  ", style="dim")
+        if self.coverage_error:
+            t.append(f"past forecasts: cannot score them: {self.coverage_error}", style="red")
+        elif self.coverage is None:
+            t.append("past forecasts: scoring…", style="dim")
+        else:
+            t.append(self.coverage.summary())
+            window = f" (last {COVERAGE_WINDOW_S / 86400:g} d)"
+            if self.coverage.overall.n and len(t) + len(window) <= self.size.width - 2:  # one line at 80 columns
+                t.append(window, style="dim")
+        return t

@@ -7,6 +7,7 @@ size, so a repaint that does not change the data or the size costs nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -22,6 +23,7 @@ class PlotView(Widget):
     def __init__(self, *, id: str | None = None, message: str = "loading…") -> None:
         super().__init__(id=id)
         self._data: Any = None
+        self._renderer: Callable[..., str] | None = None
         self._message = message
         self._cache: tuple[tuple[int, int], Text] | None = None
         self.draws = 0  # charts actually rendered (tests read it)
@@ -30,9 +32,11 @@ class PlotView(Widget):
     def data(self) -> Any:
         return self._data
 
-    def show(self, data: Any) -> None:
-        """Draw this plot data (None: keep the message)."""
+    def show(self, data: Any, renderer: Callable[..., str] | None = None) -> None:
+        """Draw this plot data (None: keep the message) with `renderer(data, width=, height=, color=)`,
+        by default `qostui.report.terminal.render`."""
         self._data = data
+        self._renderer = renderer
         self._message = ""
         self._cache = None
         self.refresh()
@@ -58,7 +62,7 @@ class PlotView(Widget):
 
         try:
             with PLOT_LOCK:
-                raw = render(self._data, width=w, height=h, color=True)
+                raw = (self._renderer or render)(self._data, width=w, height=h, color=True)
         except Exception as exc:  # a chart that cannot be drawn must not take the UI down
             return Text(f"cannot draw this chart: {type(exc).__name__}: {exc}", style="red")
         text = ansi_to_text(raw)
