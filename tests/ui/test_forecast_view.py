@@ -8,9 +8,11 @@ pytest tests/ui/test_forecast_view.py --snapshot-update
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
+from textual.color import Color
 from textual.pilot import Pilot
 
 from qostui.pipeline import Pipeline
@@ -118,15 +120,11 @@ async def test_past_forecasts_are_drawn_against_actuals(tmp_path: Path) -> None:
 
 
 async def test_band_and_coverage_of_stored_intervals(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
+    app, db, end = snapshot_app(tmp_path)
     records = generated_records()
-    fill_store(db, records)
-    stored = interval_forecasts(records)
+    cfg = app.config
     with Store(db) as s:
-        s.write(stored)
-    end = max(r.ts for r in records)
-    cfg = quick_forecast(offline_config(), tmp_path / "models")
-    app = QostuiApp(cfg, remember_theme=False)
+        stored = s.forecasts()
     async with app.run_test(size=(100, 32)) as pilot:
         with Store(db) as store:
             screen = ForecastScreen(store=store, clock=lambda: end)
@@ -163,6 +161,41 @@ async def test_band_and_coverage_of_stored_intervals(tmp_path: Path) -> None:
             pct80, pct95 = 100 * held80 / len(scored), 100 * held95 / len(scored)
             assert f"past forecasts: 80% band held {pct80:.0f}% (n={len(scored)}), 95% held {pct95:.0f}%" in text
             assert 60 <= pct80 <= 95 and 85 <= pct95 <= 100  # the fixture's empirical bounds roughly hold
+
+
+def _contrast(a: Color, b: Color) -> float:
+    """WCAG contrast ratio of two colours (1 to 21)."""
+
+    def lum(c: Color) -> float:
+        ch = [x / 255 for x in c.rgb]
+        r, g, b_ = (x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in ch)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+async def test_band_reads_in_light_and_dark_themes(tmp_path: Path) -> None:
+    """The shades are drawn in a colour that stands out from the chart's background in both themes."""
+    app, db, end = snapshot_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        with Store(db) as store:
+            screen = ForecastScreen(store=store, clock=lambda: end)
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen.computes >= 1, 20, "the forecast")
+            chart = screen.query_one("#fc-chart", PlotView)
+            for theme in ("textual-dark", "textual-light"):
+                app.theme = theme
+                await pilot.pause()
+                svg = app.export_screenshot()
+                styles = dict(re.findall(r"\.(terminal-\w+-r\d+) \{ ([^}]*) \}", svg))
+                shades = {c for c, txt in re.findall(r'class="(terminal-\w+-r\d+)"[^>]*>([^<]*)<', svg)
+                          if "░" in txt or "▒" in txt}  # fmt: skip
+                fills = {m.group(1) for c in shades if (m := re.search(r"fill: (#[0-9a-f]{6})", styles[c]))}
+                assert fills, f"{theme}: no band drawn"
+                background = chart.background_colors[1]
+                for fill in fills:
+                    assert _contrast(Color.parse(fill), background) >= 3.0, (theme, fill, background)
 
 
 def test_interval_forecast_prefers_the_current_forecasts_own_bounds() -> None:
@@ -239,6 +272,8 @@ async def test_without_store_one_line() -> None:
 
 
 def snapshot_app(tmp_path: Path) -> tuple[QostuiApp, Path, float]:
+    """The generated series with stored interval forecasts (runs with actuals after them, and one
+    for the coming steps); no model: the best baseline forecasts."""
     db = tmp_path / "snap.db"
     records = generated_records()
     fill_store(db, records)
