@@ -79,10 +79,6 @@ class Coverage:
         return f"past forecasts: {bands}; MAE {o.mae_mbps:.1f} Mbps"
 
 
-def _column(forecasts: Sequence[Forecast], name: str) -> np.ndarray:
-    return np.array([math.nan if (v := getattr(f, name)) is None else v for f in forecasts], dtype=float)
-
-
 def _stats(step: int, err: np.ndarray, truth: np.ndarray, bands: dict[str, tuple[np.ndarray, np.ndarray]]) -> CoverageStats:
     counts: dict[str, tuple[int, int, float]] = {}
     for name, (lo, hi) in bands.items():
@@ -110,7 +106,13 @@ def score_forecasts(
     actual_ts = np.asarray(actual_ts, dtype=float)
     actual_mbps = np.asarray(actual_mbps, dtype=float)
     n = len(forecasts)
-    fts = _column(forecasts, "ts")
+    # one pass over the records; None (no bound) becomes NaN
+    cols = np.array(
+        [(f.ts, f.step, f.predicted_mbps, f.predicted_lo_mbps, f.predicted_hi_mbps, f.predicted_lo95_mbps,
+          f.predicted_hi95_mbps) for f in forecasts],
+        dtype=float,
+    ).reshape(n, 7)  # fmt: skip
+    fts, steps = cols[:, 0], cols[:, 1].astype(np.int64)
     truth = np.full(n, np.nan)
     if n and len(actual_ts):
         idx = np.floor((fts - actual_ts[0]) / step_s + 1e-9).astype(np.int64)  # the bin holding ts
@@ -119,12 +121,8 @@ def score_forecasts(
     scored = np.isfinite(truth)
     if complete_before is not None:
         scored &= fts + step_s <= complete_before
-    steps = np.array([f.step for f in forecasts], dtype=np.int64)
-    err = _column(forecasts, "predicted_mbps") - truth
-    bounds = {
-        "80": (_column(forecasts, "predicted_lo_mbps"), _column(forecasts, "predicted_hi_mbps")),
-        "95": (_column(forecasts, "predicted_lo95_mbps"), _column(forecasts, "predicted_hi95_mbps")),
-    }
+    err = cols[:, 2] - truth
+    bounds = {"80": (cols[:, 3], cols[:, 4]), "95": (cols[:, 5], cols[:, 6])}
 
     def part(mask: np.ndarray, step: int) -> CoverageStats:
         return _stats(step, err[mask], truth[mask], {k: (lo[mask], hi[mask]) for k, (lo, hi) in bounds.items()})
