@@ -101,8 +101,8 @@ def interval_bands(run: Sequence[Forecast], anchor_ts: float, anchor_mbps: float
     bands = []
     for label, lo_name, hi_name in (("95%", "predicted_lo95_mbps", "predicted_hi95_mbps"),
                                     ("80%", "predicted_lo_mbps", "predicted_hi_mbps")):  # fmt: skip
-        lo = np.array([math.nan if (x := getattr(f, lo_name)) is None else x for f in run], dtype=float)
-        hi = np.array([math.nan if (x := getattr(f, hi_name)) is None else x for f in run], dtype=float)
+        lo = np.array([getattr(f, lo_name) for f in run], dtype=float)  # None (no bound) -> NaN
+        hi = np.array([getattr(f, hi_name) for f in run], dtype=float)
         if not (np.isfinite(lo) & np.isfinite(hi)).any():
             continue
         if start:
@@ -368,7 +368,8 @@ class ForecastScreen(Screen[None]):
     def on_forecast_screen_coverage_scored(self, message: CoverageScored) -> None:
         self.coverage, self.coverage_error = message.coverage, message.error
         self.coverage_runs += 1
-        self.redraw()
+        if self.view is not None:  # only its line changes: the chart is not drawn again
+            self.query_one("#fc-coverage", Static).update(self._coverage_text())
 
     def _done(self, view: ForecastView | None, error: str) -> None:
         self._busy = False
@@ -418,15 +419,15 @@ class ForecastScreen(Screen[None]):
             lines.append(Line("past forecasts", v.past_ts, v.past_mbps, "points"))
         hours = (v.hist_ts[-1] - v.hist_ts[0]) / 3600 if len(v.hist_ts) > 1 else 0.0
         title = f"bandwidth Mbps: last {hours:.0f} h and the next {len(fv)} steps of {v.step_s / 60:g} min"
-        # plotext's legend box would hide the newest data (top left); a legend line goes above instead
         self.bands = interval_bands(v.band, anchor_ts, anchor_v, v.step_s)
+        # plotext's legend box would hide the newest data (top left); a legend line goes above instead
         entries = [
             ({"points": "x", "dashed": "┄"}.get(ln.style, "━"),
              "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)], ln.label)
             for i, ln in enumerate(lines)
         ]  # fmt: skip
-        # the bands right after the forecast they belong to (the legend is cut at the right edge)
-        entries[2:2] = [(BAND_SHADES[b.label] * 2, BAND_COLOR, b.label) for b in sorted(self.bands, key=lambda b: b.label)]
+        # the bands (inner one first) right after the forecast they belong to: the legend is cut at the right
+        entries[2:2] = [(BAND_SHADES[b.label] * 2, BAND_COLOR, b.label) for b in reversed(self.bands)]
         legend = Text(no_wrap=True, overflow="ellipsis")
         for i, (mark, color, label) in enumerate(entries):
             legend.append("  " if i else "")
