@@ -7,14 +7,17 @@ test does not repeat the module's arithmetic.
 from __future__ import annotations
 
 import math
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from qostui.exporters.line_protocol import encode
 from qostui.forecast.coverage import coverage_from_store, score_forecasts
 from qostui.records import BandwidthSample, Forecast
 from qostui.store import Store
+from qostui.store.schema import MIGRATIONS
 
 STEP_S = 300.0
 T0 = 1_795_800_000.0  # a multiple of 300: bins start at T0 + i * STEP_S
@@ -109,3 +112,28 @@ def test_old_rows_without_bounds_give_no_interval_but_an_error() -> None:
     # a forecast time inside a bin (not on its start) is scored against that bin
     mid = [Forecast(T0, T0 + 2 * STEP_S + 60, 2, "m", 12.5, 12.0, 13.0)]
     assert score_forecasts(mid, ts, values, STEP_S).overall.held_80 == 1
+
+
+def test_a_store_written_before_the_interval_columns(tmp_path: Path) -> None:
+    """Forecast rows of a schema-1 file get NULL bounds on migration: scored, no intervals, exported."""
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.executemany("INSERT INTO bandwidth (ts, interface, rx_mbps, tx_mbps, interval_s) VALUES (?, 'eth0', ?, 0, 5)",
+                     [(bin_ts(i), actual(i)) for i in range(6)])  # fmt: skip
+    conn.executemany("INSERT INTO forecast (made_at, ts, step, model, predicted_mbps) VALUES (?, ?, ?, 'old', ?)",
+                     [(bin_ts(0), bin_ts(k), k, actual(k) + 1) for k in range(1, 9)])  # fmt: skip
+    conn.commit()
+    conn.close()
+    with Store(db) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        old = store.forecasts()
+        cov = coverage_from_store(store, STEP_S)
+    assert len(old) == 8 and all(f.predicted_lo_mbps is None and f.predicted_hi95_mbps is None for f in old)
+    assert (cov.overall.n, cov.overall.n_80, cov.overall.n_95) == (5, 0, 0)  # steps 6..8 have no reading
+    assert cov.overall.mae_mbps == pytest.approx(1.0) and not cov.has_intervals
+    assert all("_lo" not in encode(f, "h") and "predicted_mbps=" in encode(f, "h") for f in old)
