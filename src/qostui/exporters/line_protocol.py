@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import fields
 
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
 
@@ -36,8 +37,8 @@ _PING_FLOATS = (
     "jitter_ms",
     "loss_pct",
 )
-# interval bounds of a Forecast, in the order they are written (80% pair, then 95% pair)
-_FORECAST_BOUNDS = ("predicted_lo_mbps", "predicted_hi_mbps", "predicted_lo95_mbps", "predicted_hi95_mbps")
+# a Forecast's optional fields are its interval bounds (80% lo/hi, then 95% lo/hi), as interop reads them
+_FORECAST_BOUNDS = tuple(f.name for f in fields(Forecast) if f.default is None)
 
 MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # measurement: (tag keys, field keys) the writer can produce
