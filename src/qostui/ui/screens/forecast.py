@@ -421,18 +421,18 @@ class ForecastScreen(Screen[None]):
         title = f"bandwidth Mbps: last {hours:.0f} h and the next {len(fv)} steps of {v.step_s / 60:g} min"
         self.bands = interval_bands(v.band, anchor_ts, anchor_v, v.step_s)
         # plotext's legend box would hide the newest data (top left); a legend line goes above instead
-        entries = [
-            ({"points": "x", "dashed": "┄"}.get(ln.style, "━"),
-             "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)], ln.label)
-            for i, ln in enumerate(lines)
-        ]  # fmt: skip
-        # the bands (inner one first) right after the forecast they belong to: the legend is cut at the right
-        entries[2:2] = [(BAND_SHADES[b.label] * 2, BAND_COLOR, b.label) for b in reversed(self.bands)]
         legend = Text(no_wrap=True, overflow="ellipsis")
-        for i, (mark, color, label) in enumerate(entries):
+        for i, ln in enumerate(lines):
+            color = "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)]
+            mark = {"points": "x", "dashed": "┄"}.get(ln.style, "━")
             legend.append("  " if i else "")
             legend.append(mark, style=color)
-            legend.append(f" {label}")
+            legend.append(f" {ln.label}")
+            if i == 1:  # the bands (inner one first) right after their forecast: the legend is cut at the right
+                for band in reversed(self.bands):
+                    legend.append("  ")
+                    legend.append(BAND_SHADES[band.label] * 2, style=BAND_COLOR)
+                    legend.append(f" {band.label}")
         if self.bands and v.band_from:
             legend.append(f"  (intervals: {v.band_from})", style="dim")
         self.lines = lines
