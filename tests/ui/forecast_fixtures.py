@@ -56,18 +56,17 @@ def interval_forecasts(
     stores them: `runs` made every `every_steps` steps before the data's end (their steps have actual
     readings to be scored against) and one made at the end (the coming steps, the view's band).
 
-    Each is a persistence forecast (the reading it was made from) with empirical bounds: the 80th and
-    95th percentiles of the series' absolute k-step changes, so they hold about as often as they say.
+    Each forecasts the median of the last 6 readings for every step (what the best baseline of this
+    series, rolling_median(6), says, so the view's band sits around its forecast line) with empirical
+    bounds: the 80th and 95th percentiles of |reading k steps later - that median| over the series,
+    so they hold about as often as they say.
     """
     samples = sorted((r for r in records if isinstance(r, BandwidthSample)), key=lambda r: r.ts)
     t0, end = samples[0].ts, samples[-1].ts
     grid = np.full(int(round((end - t0) / STEP_S)) + 1, np.nan)
     for r in samples:
         grid[int(round((r.ts - t0) / STEP_S))] = r.rx_mbps
-    last = grid.copy()  # the last reading at or before each step (what persistence forecasts from)
-    for i in range(1, len(last)):
-        if np.isnan(last[i]):
-            last[i] = last[i - 1]
+    last = np.array([np.nanmedian(grid[max(0, i - 5) : i + 1]) for i in range(len(grid))])  # median of the last 6
     q80, q95 = [], []
     for k in range(1, horizon + 1):
         change = np.abs(grid[k:] - last[:-k])
