@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
 from integration.vm import StubServer, free_port, qostui_env, write_config
 from qostui.store import Store
 
@@ -105,13 +106,17 @@ def test_backoff_does_not_hammer_and_close_cuts_it_short(tmp_path: Path) -> None
             ]
         )
         writer = InfluxWriter(cfg, store)
+        started = time.monotonic()
         writer.start()
-        time.sleep(3.2)
+        # Waits on the count, not on a clock: a busy machine only makes attempts later, never sooner.
+        wait_until(lambda: writer.failures >= 4, "four failed attempts")
+        elapsed_s = time.monotonic() - started
         failures = writer.failures
         assert writer.status() == "influx retrying (unreachable, backlog 5)"
-        started = time.monotonic()
-        writer.close()
-        assert time.monotonic() - started < 2.0
+        closing = time.monotonic()
+        writer.close()  # the next retry is >= 3.2 s away: closing must not wait for it
+        assert time.monotonic() - closing < 2.0
         assert store.get_meta("influx.cursor.ping") == "0"  # nothing acknowledged, nothing skipped
-    # health check + retries after ~0.5, ~1, ~2 s (each x0.8..1): 3 to 5 attempts in 3.2 s, not 60
-    assert 3 <= failures <= 5, failures
+    # retries back off from 0.5 s (x0.8..1), doubling: 3 gaps of at least 0.4 s, not a hammering loop
+    assert elapsed_s >= 1.2, (elapsed_s, failures)
+    assert failures <= 5, failures
