@@ -187,7 +187,7 @@ class QostuiApp(App[int]):
         self.hung_up = True
         self.stop_pipeline()  # every round recorded so far reaches the store; exporters closed
         with contextlib.suppress(RuntimeError):  # the loop already ended
-            loop.call_soon_threadsafe(self.exit, HANGUP_STATUS)
+            loop.call_soon_threadsafe(lambda: self.exit(HANGUP_STATUS, return_code=HANGUP_STATUS))
         if not self.exit_process_on_hangup:
             return
         # A terminal that is gone cannot be restored, and Textual would wait on it for ever; one
@@ -271,7 +271,7 @@ class QostuiApp(App[int]):
         if self.pipeline is not None and not self._stopped:
             self.refresh_header(self.screen, state="STOPPING")
             await asyncio.to_thread(self.stop_pipeline)
-        self.exit(status)
+        self.exit(status, return_code=status)
 
     # --- records in ----------------------------------------------------------------------------
     def _on_bus(self, batch: list[Record]) -> None:
