@@ -92,6 +92,8 @@ class Pipeline:
         if lost or not self.flushed:
             why = f" ({self.writer.last_error})" if self.writer.last_error else ""
             tail = f"{lost} round(s) could not be written to {self.db_path}{why}"
+            if not lost:  # the writer thread did not finish: what it still held is unknown
+                tail = f"the store writer did not finish; the last rounds may be missing from {self.db_path}"
             if self.failure:
                 tail = f"{self.failure}; {tail}"
             return f"error: {head}; {tail}", 1
@@ -133,6 +135,8 @@ class Pipeline:
             self.collector.prober.close()
         self.bus.close()
         store_sub = self._store_sub
+        if store_sub.thread is not None and store_sub.alive:  # a write waiting on a locked store
+            store_sub.thread.join(60.0)
         if store_sub.failure is not None:  # its thread died: write what it had taken and left queued
             self.writer.write(store_sub.leftovers())
         self.flushed = self.writer.flush() and not store_sub.alive
