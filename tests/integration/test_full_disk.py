@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_root, need_tool
+from conftest import PATIENCE_S, need_root, need_tool
 from qostui.store import Store
-
-WAIT_S = 120.0  # generous: conditions, not wall-clock windows, decide every wait
 
 
 @pytest.fixture
@@ -77,7 +75,7 @@ class Recorder:
 
     def wait_for_lines(self, cond: Callable[[str], bool], count: int, what: str) -> None:
         """Wait until `count` more status lines satisfy `cond`."""
-        deadline = time.monotonic() + WAIT_S
+        deadline = time.monotonic() + PATIENCE_S
         found = 0
         while found < count:
             remaining = deadline - time.monotonic()
@@ -92,7 +90,7 @@ class Recorder:
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGINT)
         try:
-            _, err = self.proc.communicate(timeout=WAIT_S)
+            _, err = self.proc.communicate(timeout=PATIENCE_S)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()

@@ -9,10 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import need_tool
+from conftest import PATIENCE_S, need_tool
 from qostui.store import Store
-
-WAIT_S = 120.0
 
 
 def start(db: Path, *, nohup: bool) -> subprocess.Popen[str]:
@@ -27,7 +25,7 @@ def start(db: Path, *, nohup: bool) -> subprocess.Popen[str]:
 
 def read_rounds(proc: subprocess.Popen[str], n: int) -> int:
     assert proc.stdout is not None
-    deadline = time.monotonic() + WAIT_S
+    deadline = time.monotonic() + PATIENCE_S
     got = 0
     while got < n:
         assert time.monotonic() < deadline and proc.poll() is None, "no status lines"
@@ -41,7 +39,7 @@ def test_sighup_flushes_and_exits_129(db_path: Path) -> None:
     try:
         printed = read_rounds(proc, 3)
         proc.send_signal(signal.SIGHUP)
-        out, err = proc.communicate(timeout=WAIT_S)
+        out, err = proc.communicate(timeout=PATIENCE_S)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -59,7 +57,7 @@ def test_sighup_ignored_under_nohup_keeps_recording(db_path: Path) -> None:
         proc.send_signal(signal.SIGHUP)
         read_rounds(proc, 3)  # still recording after the hang-up
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT_S)
+        _, err = proc.communicate(timeout=PATIENCE_S)
     finally:
         if proc.poll() is None:
             proc.kill()

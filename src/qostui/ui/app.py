@@ -127,12 +127,12 @@ class QostuiApp(App[int]):
         self._latest_ts = 0.0
         self._stopped = False
         self._stop_lock = threading.Lock()
-        self._signals: list[signal.Signals] = []
         self.exit_process_on_hangup = exit_process_on_hangup
         self.hung_up = False
         self.failure: str | None = None
-        self._hangup = threading.Event()
-        self._previous_hup: Any = None
+        self._signalled = threading.Event()
+        self._stop_signal: int | None = None
+        self._previous_handlers: dict[signal.Signals, Any] = {}
         self.batches_applied = 0  # counters that tests and the benchmark read
         self.records_applied = 0
         self.first_paint_s: float | None = None
@@ -163,51 +163,51 @@ class QostuiApp(App[int]):
         self.call_after_refresh(self._painted)
 
     def _handle_signals(self) -> None:
-        """SIGTERM quits like `q`: the store is flushed. SIGHUP (the terminal closed, an SSH session
-        dropped) flushes too, closes the exporters and exits with status 129: see _after_hangup."""
-        try:
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGTERM, lambda: self.call_next(self.action_quit))
-            self._signals.append(signal.SIGTERM)
-            # Not through the event loop: with the terminal gone, Textual's output thread dies on the
-            # first write and the loop soon blocks on its full queue, so a loop callback might never
-            # run. A plain handler runs in the main thread whatever it waits on; it only wakes a thread.
-            self._previous_hup = signal.signal(signal.SIGHUP, lambda signum, frame: self._hangup.set())
-            tty_fds = _terminal_fds()
-            threading.Thread(
-                target=self._after_hangup, args=(loop, tty_fds), name="qostui-hangup", daemon=True
-            ).start()
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-            pass
+        """SIGTERM (a service stop) and SIGHUP (the terminal closed, an SSH session dropped) flush the
+        store and close the exporters like `q`; SIGHUP then exits with status 129, SIGTERM with 0.
 
-    def _after_hangup(self, loop: asyncio.AbstractEventLoop, tty_fds: list[int]) -> None:
-        self._hangup.wait()
-        if self._previous_hup is None:  # woken by on_unmount: the app ended another way
+        Not through the event loop: with the terminal gone, Textual's output thread dies on the first
+        write and the loop soon blocks on its full queue, so a loop callback might never run. A plain
+        handler runs in the main thread whatever it waits on; it only wakes the thread that stops."""
+        if threading.current_thread() is not threading.main_thread():
             return
-        self.hung_up = True
-        self.stop_pipeline()  # every round recorded so far reaches the store; exporters closed
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._previous_handlers[sig] = signal.signal(sig, self._on_stop_signal)
+        tty_fds = _terminal_fds()
+        threading.Thread(target=self._after_stop_signal, args=(loop, tty_fds), name="qostui-signal", daemon=True).start()
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        if self._stop_signal is None:
+            self._stop_signal = signum
+        self._signalled.set()
+
+    def _after_stop_signal(self, loop: asyncio.AbstractEventLoop, tty_fds: list[int]) -> None:
+        self._signalled.wait()
+        if self._stop_signal is None:  # woken by on_unmount: the app ended another way
+            return
+        status = HANGUP_STATUS if self._stop_signal == signal.SIGHUP else 0
+        self.hung_up = self._stop_signal == signal.SIGHUP
         with contextlib.suppress(RuntimeError):  # the loop already ended
-            loop.call_soon_threadsafe(lambda: self.exit(HANGUP_STATUS, return_code=HANGUP_STATUS))
+            loop.call_soon_threadsafe(lambda: self.refresh_header(self.screen, state="STOPPING"))
+        self.stop_pipeline()  # every round recorded so far reaches the store; exporters closed
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(lambda: self.exit(status, return_code=status))
         if not self.exit_process_on_hangup:
             return
         # A terminal that is gone cannot be restored, and Textual would wait on it for ever; one
-        # that is still there (a plain `kill -HUP`) gets restored, and the process ends long before.
+        # that is still there (a plain `kill`) gets restored, and the process ends long before.
         deadline = time.monotonic() + HANGUP_GRACE_S
         while time.monotonic() < deadline and not _terminal_gone(tty_fds):
             time.sleep(0.1)
-        os._exit(HANGUP_STATUS)
+        os._exit(status)
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals.clear()
-        if self._previous_hup is not None:
-            with contextlib.suppress(ValueError):  # not the main thread
-                signal.signal(signal.SIGHUP, self._previous_hup)
-            if not self._hangup.is_set():
-                self._previous_hup = None
-                self._hangup.set()  # lets the hangup thread end
+        for sig, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):  # not the main thread; a C-level handler
+                signal.signal(sig, previous)
+        self._previous_handlers.clear()
+        self._signalled.set()  # lets the signal thread end (it does nothing unless signalled)
         if self._frozen:  # several apps in one process (tests): let this one's objects be collected
             gc.unfreeze()
 
