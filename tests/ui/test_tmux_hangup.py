@@ -70,6 +70,7 @@ def test_tmux_kill_session_ends_the_monitor_and_keeps_every_round(tmp_path: Path
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
     assert status.read_text().strip() == "exit=129"
+    print(f"monitor gone {gone_s:.2f}s after kill-session")  # the acceptance figure (pytest -s shows it)
     assert gone_s < 5.0, f"the monitor took {gone_s:.1f}s to end after kill-session"
     with Store(db) as store:
         rounds = store.ping_rounds()
