@@ -2,6 +2,9 @@
 
 Each subscriber has its own bounded queue and thread, so a slow one (a dead server, a busy UI)
 never stalls probing: when its queue is full the oldest record is dropped and counted.
+A handler that raises is logged and counted, and its thread goes on; a subscriber thread that dies
+anyway (an error outside the handler, or a BaseException) is reported to the bus's on_failure
+callbacks, and what it had taken or still queued stays available through `leftovers()`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,27 @@ class Subscription:
     delivered: int = 0
     errors: int = 0
     thread: threading.Thread | None = field(default=None, repr=False)
+    failure: str | None = None  # why its thread ended before close(); None while healthy
+    in_flight: list[Record] = field(default_factory=list, repr=False)  # taken, not yet handled
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def leftovers(self) -> list[Record]:
+        """After the thread died: the records it had taken but not handled, then those still queued."""
+        out = list(self.in_flight)
+        self.in_flight = []
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return out
+            if item is not _STOP:
+                out.append(item)
+
+
+FailureCallback = Callable[[Subscription], None]
 
 
 class Bus:
@@ -40,6 +64,11 @@ class Bus:
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._on_failure: list[FailureCallback] = []
+
+    def on_failure(self, callback: FailureCallback) -> None:
+        """Call `callback(subscription)` (on the dying thread) when a subscriber thread dies."""
+        self._on_failure.append(callback)
 
     def subscribe(
         self,
@@ -89,11 +118,23 @@ class Bus:
                     pass
 
     def _pump(self, sub: Subscription) -> None:
+        try:
+            self._pump_batches(sub)
+        except BaseException as exc:  # the thread is ending: never silently
+            sub.failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.debug("subscriber %s stopped", sub.name, exc_info=True)
+            for callback in list(self._on_failure):
+                try:
+                    callback(sub)
+                except Exception:
+                    log.exception("failure callback for %s failed", sub.name)
+
+    def _pump_batches(self, sub: Subscription) -> None:
         while True:
             item = sub.queue.get()
             if item is _STOP:
                 return
-            batch = [item]
+            batch = sub.in_flight = [item]
             deadline = time.monotonic() + sub.batch_wait_s
             stop_after = False
             while len(batch) < sub.max_batch:
@@ -112,6 +153,7 @@ class Bus:
             except Exception:  # a broken subscriber must not take the others down
                 sub.errors += 1
                 log.exception("subscriber %s failed on a batch of %d", sub.name, len(batch))
+            sub.in_flight = []
             if stop_after:
                 return
 
@@ -125,10 +167,20 @@ class Bus:
         deadline = time.monotonic() + timeout_s
         for group in ([s for s in subs if s.feeds_back], [s for s in subs if not s.feeds_back]):
             for sub in group:
-                sub.queue.put(_STOP)  # blocks only while the queue is full; the pump is draining it
+                self._put_stop(sub)
             for sub in group:
                 if sub.thread is not None:
                     sub.thread.join(max(0.0, deadline - time.monotonic()))
+
+    @staticmethod
+    def _put_stop(sub: Subscription) -> None:
+        # waits only while the queue is full and its pump is draining it; a dead pump never will
+        while sub.alive:
+            try:
+                sub.queue.put(_STOP, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     @property
     def subscriptions(self) -> list[Subscription]:

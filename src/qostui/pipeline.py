@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from qostui.bus import Bus, Handler
+from qostui.bus import Bus, Handler, Subscription
 from qostui.collector import BandwidthMeterLike, Collector, PingProberLike
 from qostui.config import Config
 from qostui.errors import QostuiError
@@ -36,10 +36,21 @@ class Pipeline:
         except Exception as exc:  # sqlite3 errors: unreadable file, not a database, read-only dir
             raise QostuiError(f"{self.db_path}: cannot open the store ({exc})") from None
         self.bus = Bus()
-        # The store gathers a round for up to flush_interval_s and writes it in one transaction.
-        self.bus.subscribe("store", self.store.write, batch_wait_s=config.store.flush_interval_s)
+        # A subscriber thread that dies stops the run (record / monitor watch on_failure): never silently.
+        self.failure: str | None = None
+        self._failure_callbacks: list[Callable[[str], Any]] = []
+        self.bus.on_failure(self._subscriber_died)
+        # The store gathers a round for up to flush_interval_s and writes it in one transaction;
+        # a write that fails (full disk) is queued in memory and retried by the writer.
+        from qostui.store.writer import StoreWriter
+
+        self.writer = StoreWriter(self.store)
+        self._store_sub = self.bus.subscribe(
+            "store", self.writer.write, batch_wait_s=config.store.flush_interval_s
+        )
+        self.flushed = False  # true after stop() once every record reached the store
         self._closers: list[Callable[[], Any]] = []
-        self._status: list[Callable[[], str]] = []
+        self._status: list[Callable[[], str]] = [self.writer.status]
         self.collector = Collector(config, self.bus, prober=prober, meter=meter)
         self._started = False
         # Alerts, always on: their Events go back on the bus to reach the store, UI and exporters.
@@ -57,6 +68,38 @@ class Pipeline:
             self.add_status(self.influx.status)
             self.add_closer(self.influx.close)
             self.influx.start()
+
+    def on_failure(self, callback: Callable[[str], Any]) -> None:
+        """`callback(message)` (on the dying thread) when a subscriber thread dies."""
+        self._failure_callbacks.append(callback)
+
+    def _subscriber_died(self, sub: Subscription) -> None:
+        message = f"the {sub.name} thread stopped ({sub.failure})"
+        if self.failure is None:
+            self.failure = message
+        for callback in list(self._failure_callbacks):
+            callback(message)
+
+    def unwritten_rounds(self) -> int:
+        return self.writer.unwritten_rounds()
+
+    def stop_summary(self) -> tuple[str, int]:
+        """After stop(): the recorder's and the monitor's closing words about the store, and the exit
+        status (0 when everything reached it, 1 otherwise)."""
+        rounds = self.collector.rounds_done
+        head = f"stopped after {rounds} round(s)"
+        lost = self.unwritten_rounds()
+        if lost or not self.flushed:
+            why = f" ({self.writer.last_error})" if self.writer.last_error else ""
+            tail = f"{lost} round(s) could not be written to {self.db_path}{why}"
+            if not lost:  # the writer thread did not finish: what it still held is unknown
+                tail = f"the store writer did not finish; the last rounds may be missing from {self.db_path}"
+            if self.failure:
+                tail = f"{self.failure}; {tail}"
+            return f"error: {head}; {tail}", 1
+        if self.failure:
+            return f"error: {head}; {self.failure}; store flushed", 1
+        return f"{head}; store flushed", 0
 
     def subscribe(self, name: str, handler: Handler, **kwargs: Any) -> None:
         self.bus.subscribe(name, handler, **kwargs)
@@ -91,6 +134,12 @@ class Pipeline:
         else:
             self.collector.prober.close()
         self.bus.close()
+        store_sub = self._store_sub
+        if store_sub.thread is not None and store_sub.alive:  # a write waiting on a locked store
+            store_sub.thread.join(60.0)
+        if store_sub.failure is not None:  # its thread died: write what it had taken and left queued
+            self.writer.write(store_sub.leftovers())
+        self.flushed = self.writer.flush() and not store_sub.alive
         for closer in reversed(self._closers):
             try:
                 closer()

@@ -12,7 +12,7 @@ from pathlib import Path
 from qostui.store import Store
 
 
-def qostui(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def qostui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qostui", *args], capture_output=True, text=True, timeout=timeout)
 
 
@@ -50,13 +50,13 @@ def test_sigterm_and_sigint_flush_and_exit_zero(db_path: Path) -> None:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120
             lines = 0
             while lines < 3 and time.monotonic() < deadline:  # wait for a few printed rounds
                 if proc.stdout and proc.stdout.readline():
                     lines += 1
             proc.send_signal(sig)
-            out, err = proc.communicate(timeout=20)
+            out, err = proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
                 proc.kill()

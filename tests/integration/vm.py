@@ -47,7 +47,7 @@ class VictoriaMetrics:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"vm-{self.port}.log"
 
-    def start(self, timeout_s: float = 20.0) -> None:
+    def start(self, timeout_s: float = 120.0) -> None:
         assert self.proc is None, "already running"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -121,7 +121,7 @@ class VictoriaMetrics:
             values.sort()
         return out
 
-    def wait_for_count(self, match: str, count: int, timeout_s: float = 15.0) -> int:
+    def wait_for_count(self, match: str, count: int, timeout_s: float = 120.0) -> int:
         """Poll (victoria-metrics buffers new samples ~1 s) until `count` samples match; -> last count."""
         deadline = time.monotonic() + timeout_s
         seen = -1

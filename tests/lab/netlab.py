@@ -271,14 +271,14 @@ class LabHost:
                 cmd, stdout=subprocess.DEVNULL, stderr=log_file, text=True, preexec_fn=_set_parent_death_signal
             )
         self.processes.append(proc)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # generous: a busy machine starts processes slowly
         while time.monotonic() < deadline:  # listening once ss shows the socket
             if f"{self.address}:{IPERF3_PORT}" in self.exec("ss", "-ltnH", check=False):
                 return
             if proc.poll() is not None:
                 raise LabError(f"iperf3 server in {self.ns} exited: {self._log_path('iperf3').read_text().strip()}")
             time.sleep(0.05)
-        raise LabError(f"iperf3 server in {self.ns} not listening after 10 s")
+        raise LabError(f"iperf3 server in {self.ns} not listening after 120 s")
 
     def iperf3_reverse(self, seconds: float = 5.0, omit_s: float = 1.0) -> dict:
         """Run an iperf3 client in the root namespace, data flowing towards it; returns its JSON."""
@@ -414,7 +414,7 @@ class Lab:
 
     def _wait_reachable(self, host: LabHost) -> None:
         """Wait for the veth to carry traffic (neighbour discovery, link up) before handing it out."""
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 120  # generous: returns as soon as the link is up
         while time.monotonic() < deadline:
             state = run("ip", "-br", "link", "show", host.root_ifname, check=False)
             if " UP " in f" {state} " or "LOWER_UP" in state:

@@ -109,7 +109,7 @@ def test_stale_namespace_of_a_dead_process_is_removed() -> None:
         with Lab():
             assert stale_ns not in lab_namespaces()
             assert index not in _root_lab_ifaces()
-            assert sleeper.wait(5) != 0  # killed, not finished
+            assert sleeper.wait(60) != 0  # killed, not finished (sleep 30 would end with 0)
     finally:
         if sleeper.poll() is None:
             sleeper.kill()

@@ -11,6 +11,7 @@ from pathlib import Path
 from textual.app import App
 from textual.pilot import Pilot
 
+from conftest import PATIENCE_S
 from qostui.config import Config, parse_targets_arg
 from qostui.records import BandwidthSample, PingRound, ProbeState, Record
 
@@ -69,6 +70,10 @@ def screen_text(app: App) -> str:  # type: ignore[type-arg]
 
 
 async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Wait until `cond()` holds. `timeout_s` is what it takes on a quiet machine; the wait allows at
+    least PATIENCE_S, because a busy machine (CI, other jobs, the busy-loop check) may take many times
+    longer, and a wait that passes returns as soon as its condition holds, so patience costs nothing."""
+    timeout_s = max(timeout_s, PATIENCE_S)
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() > deadline:

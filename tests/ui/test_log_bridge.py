@@ -8,6 +8,7 @@ import threading
 from qostui.config import Config, parse_targets_arg
 from qostui.ui.app import QostuiApp
 from qostui.ui.log_bridge import logs_to_notifications
+from ui.helpers import wait_for
 
 
 async def test_warning_from_a_thread_becomes_a_notification() -> None:
@@ -22,7 +23,7 @@ async def test_warning_from_a_thread_becomes_a_notification() -> None:
             )
             worker.start()
             worker.join()
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: len(app._notifications) > 0, 10, "the notification")
             messages = [n.message for n in app._notifications]
         assert "influx: cannot reach X" in messages
         assert all("\n" not in m for m in messages)

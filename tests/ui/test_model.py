@@ -14,7 +14,7 @@ from qostui.records import PingRound, ProbeState
 from qostui.ui.chart import Line, ping_lines, ping_series, render
 from qostui.ui.model import MonitorModel, classify, sparkline
 from qostui.ui.settings import save_theme, with_ui_theme
-from ui.helpers import T0, fixed_records, offline_config
+from ui.helpers import T0, fixed_records, offline_config, wait_for
 
 T = ThresholdConfig()
 
@@ -164,7 +164,7 @@ async def test_round_burst_is_one_update_at_100_targets(monkeypatch: pytest.Monk
         t = threading.Thread(target=publish)
         t.start()
         t.join()
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.records_applied == 100, 10, "the 100 records")
         assert app.records_applied == 100
         assert app.batches_applied <= 3  # usually 1: the message is posted once until drained
         # at most one repaint per panel and batch; panels off screen wait until they are scrolled to
@@ -174,8 +174,7 @@ async def test_round_burst_is_one_update_at_100_targets(monkeypatch: pytest.Monk
         assert last.key in screen._stale  # type: ignore[attr-defined]
         last.focus()
         last.scroll_visible(animate=False)
-        await pilot.pause(0.2)
-        assert last.key not in screen._stale  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: last.key not in screen._stale, 10, "the scrolled-to panel's repaint")  # type: ignore[attr-defined]
         assert "UP" in str(last.border_subtitle)
 
 

@@ -37,8 +37,9 @@ async def test_cycle_through_the_five_plots(tmp_path: Path) -> None:
         for i, (stem, name) in enumerate(PLOTS):
             assert screen.current == stem
             await wait_for(pilot, lambda stem=stem: stem in screen.data or stem in screen.errors, 30, f"plot {stem}")
-            await pilot.pause(0.05)
             assert stem not in screen.errors, screen.errors
+            await wait_for(pilot, lambda stem=stem: chart.data is screen.data[stem] and chart.draws >= 1, 10,
+                           f"plot {stem} drawn")
             text = screen_text(app)
             assert f"{i + 1}/{len(PLOTS)} {name}" in text
             assert chart.data is screen.data[stem] and chart.draws >= 1

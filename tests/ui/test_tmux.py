@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import need_tool
+from conftest import PATIENCE_S, need_tool, stored_rows, wait_until
 from qostui.store import Store
 from ui.helpers import kill_tmux_server
 
@@ -25,12 +25,18 @@ def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
     )  # Textual draws on stderr, so it must stay the terminal: only the exit status goes to a file
 
     def tm(*args: str, check: bool = True) -> str:
-        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=10,
+        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=60,
                               check=check).stdout
+
+    def three_live_panels() -> bool:
+        text = tm("capture-pane", "-p", "-t", "qostui")
+        return len(re.findall(r"rtt (\d+\.\d+) ms\s+min/avg/max \d", text)) == 3 and text.count(" UP ") == 3
 
     tm("new-session", "-d", "-x", "80", "-y", "24", "-s", "qostui", env_cmd)
     try:
-        time.sleep(5)
+        # a few rounds in the store (written every second) before quitting, however long that takes
+        wait_until(lambda: stored_rows(db) >= 9, "three rounds of three targets in the store")
+        wait_until(three_live_panels, "three live panels")
         screen = tm("capture-pane", "-p", "-t", "qostui")
         lines = screen.splitlines()
         assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), screen
@@ -44,7 +50,7 @@ def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
             assert key in screen, screen
         # q quits cleanly and the store holds what was shown
         tm("send-keys", "-t", "qostui", "q")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE_S
         while time.monotonic() < deadline and "qostui" in tm("list-sessions", check=False):
             time.sleep(0.2)
         assert "qostui" not in tm("list-sessions", check=False)
@@ -56,14 +62,15 @@ def test_tmux_80x24_three_live_panels(tmp_path: Path) -> None:
 
 
 def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
-    """A dropped SSH session (SIGHUP) or a service stop (SIGTERM) flushes the store like `q` does."""
+    """A dropped SSH session (SIGHUP) or a service stop (SIGTERM) flushes the store like `q` does;
+    SIGHUP exits with status 129 (128 + the signal), as a shell reports a hang-up."""
     import psutil
 
     tmux = need_tool("tmux")
     socket = f"qostui-ui-sig-{os.getpid()}"
 
     def tm(*args: str, check: bool = True) -> str:
-        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=10,
+        return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=60,
                               check=check).stdout
 
     try:
@@ -76,7 +83,7 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
             )
             tm("new-session", "-d", "-x", "80", "-y", "24", "-s", sig, cmd)
             shell = psutil.Process(int(tm("list-panes", "-t", sig, "-F", "#{pane_pid}").strip()))
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + PATIENCE_S
             while "UP" not in tm("capture-pane", "-p", "-t", sig) and time.monotonic() < deadline:
                 time.sleep(0.2)
             # TERM=xterm without COLORTERM: a 16-colour terminal gets 16-colour codes only
@@ -85,11 +92,11 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
             assert "38;2;" not in coloured and "38;5;" not in coloured and "48;2;" not in coloured
             (qostui,) = shell.children()
             qostui.send_signal(getattr(__import__("signal"), f"SIG{sig}"))
-            qostui.wait(timeout=10)
-            deadline = time.monotonic() + 5
+            qostui.wait(timeout=PATIENCE_S)
+            deadline = time.monotonic() + PATIENCE_S
             while not (status.exists() and status.read_text().strip()) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the shell creates the file before it writes the line
-            assert status.read_text().strip() == "exit=0", sig
+            assert status.read_text().strip() == ("exit=129" if sig == "HUP" else "exit=0"), sig
             with Store(db) as store:
                 assert len(store.ping_rounds()) >= 1, sig
     finally:

@@ -30,14 +30,15 @@ def test_slow_subscriber_never_blocks_publishing_and_drops_oldest() -> None:
     seen: list[float] = []
 
     def slow(batch: list) -> None:
-        release.wait(5)
+        release.wait(60)
         seen.extend(r.ts for r in batch)
 
     sub = bus.subscribe("slow", slow, max_queue=10, max_batch=1)
     started = time.monotonic()
     for i in range(1000):
         bus.publish(event(i))
-    assert time.monotonic() - started < 1.0  # publishing did not wait for the slow handler
+    # publishing did not wait for the slow handler (held up to 60 s): generous for a busy machine
+    assert time.monotonic() - started < 30.0
     release.set()
     bus.close()
     assert sub.dropped >= 900

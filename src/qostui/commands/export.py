@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 
 from qostui.config import Config, parse_duration
 from qostui.errors import ConfigError, QostuiError
@@ -49,9 +50,28 @@ def parse_when(text: str, option: str, now: float | None = None) -> float:
         ) from None
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
-    from pathlib import Path
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if os.path.samefile(a, b):  # symlinks, hard links, relative paths
+            return True
+    except OSError:  # one of them does not exist (yet)
+        pass
+    return a.resolve() == b.resolve()
 
+
+def refuse_store_as_output(out_path: Path, db_path: Path) -> None:
+    """Writing the export over the store (or its WAL / shared-memory file) would destroy it."""
+    store_files = [db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm", "-journal"))]
+    # the export is written to "<out>.part" first, then renamed: neither may be a store file
+    for candidate in (out_path, out_path.with_name(out_path.name + ".part")):
+        if any(_same_file(candidate, f) for f in store_files):
+            raise ConfigError(
+                f"--out {out_path}: that is the store {db_path} (or one of its files); "
+                "exporting there would overwrite it, choose another file"
+            )
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
     from qostui import interop
     from qostui.store import Store
 
@@ -61,6 +81,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     db_path = config.store.resolved_path()
     if not db_path.exists():
         raise QostuiError(f"{db_path}: no store here (record or import something first, or pass --db)")
+    if args.out and args.out != "-":
+        refuse_store_as_output(Path(args.out).expanduser(), db_path)
     store = Store(db_path, retention_days=0.0)  # exporting never prunes
 
     def records():

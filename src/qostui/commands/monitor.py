@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from qostui.config import Config
@@ -17,18 +18,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     # Heavy imports here: `qostui --help` and the recorder must not pay for Textual.
     from qostui.pipeline import Pipeline
-    from qostui.ui.app import QostuiApp
+    from qostui.ui.app import HANGUP_STATUS, QostuiApp
     from qostui.ui.log_bridge import logs_to_notifications
 
     # Open the store before the terminal switches to the full-screen mode, so a bad --db path is
     # one clear error line, not a garbled screen.
     pipeline = Pipeline(config)
-    app = QostuiApp(config, pipeline=pipeline)
+    app = QostuiApp(config, pipeline=pipeline, exit_process_on_hangup=True)
     try:
         with logs_to_notifications(app):
             app.run()
     finally:
         app.stop_pipeline()  # flushes the store whatever way the app ended
-    rounds = pipeline.collector.rounds_done
-    print(f"qostui: {rounds} round(s) recorded to {pipeline.db_path}", file=sys.stderr)
-    return int(app.return_code or 0)
+    message, status = pipeline.stop_summary()
+    if status == 0:
+        message = f"{pipeline.collector.rounds_done} round(s) recorded to {pipeline.db_path}"
+    with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP)
+        print(f"qostui: {message}", file=sys.stderr)
+    if app.hung_up:
+        return status or HANGUP_STATUS
+    return status or int(app.return_code or 0)

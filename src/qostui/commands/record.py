@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import signal
@@ -79,11 +80,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     pipeline.subscribe("recorder-output", printer)
     stop = threading.Event()
+    hung_up = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            hung_up.set()
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    pipeline.on_failure(lambda message: stop.set())
+    signals = [signal.SIGINT, signal.SIGTERM]
+    # A closed terminal or a dropped SSH session (SIGHUP) ends the run like Ctrl-C, unless SIGHUP was
+    # ignored on purpose (`nohup qostui record`): then we keep recording.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
     print(
         f"qostui: recording {expected} target(s) every {config.interval_s:g}s to {pipeline.db_path}"
         + (f" for {duration_s:g}s" if duration_s else "")
@@ -97,5 +107,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         pipeline.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"qostui: stopped after {pipeline.collector.rounds_done} round(s); store flushed", file=sys.stderr)
-    return 0
+    message, status = pipeline.stop_summary()
+    with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): the status still tells
+        print(f"qostui: {message}", file=sys.stderr)
+    if hung_up.is_set() and status == 0:
+        return 128 + signal.SIGHUP
+    return status

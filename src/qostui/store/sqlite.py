@@ -142,6 +142,14 @@ def _range_where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo a failed write without hiding why it failed: on a full disk or an I/O error SQLite may
+    have rolled back already, and a second ROLLBACK would raise its own, misleading error."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 # Rows that retention never prunes (imported history).
 _KEEP_ON_PRUNE = {"ping": " AND probe != 'import'", "bandwidth": " AND interface != 'imported'"}
 
@@ -269,7 +277,7 @@ class Store:
                         added[kind] = max(cur.rowcount, 0)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
         if self.retention_days > 0 and time.monotonic() - self._last_prune >= _PRUNE_EVERY_S:
             self.prune()
@@ -295,7 +303,7 @@ class Store:
                     deleted += conn.execute(f"DELETE FROM {table} WHERE ts < ?{keep}", (cutoff,)).rowcount
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         return deleted
 

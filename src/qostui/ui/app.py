@@ -8,9 +8,12 @@ Probing never runs on the event loop; store reads for charts happen in worker th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +51,38 @@ class WarmedUp(Message):
     """The start-up warm-up imports are done (posted from the worker)."""
 
 
+class SubscriberDied(Message):
+    """A pipeline thread (the store writer, an exporter) died: stop, never go on silently."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+HANGUP_STATUS = 128 + signal.SIGHUP  # what a shell reports for a process ended by SIGHUP
+HANGUP_GRACE_S = 10.0  # after flushing, how long a still-open terminal gets to be restored
+
+
+def _terminal_fds() -> list[int]:
+    fds = []
+    for stream in (sys.__stderr__, sys.__stdout__, sys.__stdin__):
+        with contextlib.suppress(ValueError, OSError):  # closed or detached stream
+            if stream is not None and os.isatty(stream.fileno()):
+                fds.append(stream.fileno())
+    return fds
+
+
+def _terminal_gone(fds: list[int]) -> bool:
+    """True when the terminal behind these descriptors hung up: writing to it fails with EIO
+    (isatty() is False by then, so the descriptors are taken while the terminal is there)."""
+    for fd in fds:
+        try:
+            os.write(fd, b"")
+        except OSError:
+            return True
+    return False
+
+
 # Imported by a worker after the first frame (not before: the first frame must stay fast).
 # plotext alone is ~110 ms; the training screen brings numpy; the views are opened by keys.
 WARM_IMPORTS = (
@@ -72,9 +107,12 @@ class QostuiApp(App[int]):
         pipeline: Pipeline | None = None,
         remember_theme: bool = True,
         inbox_max: int = 200_000,
+        exit_process_on_hangup: bool = False,
     ) -> None:
         """`pipeline=None` runs without probing or a store: records come only through `apply()`
-        (snapshot tests and the benchmark use this)."""
+        (snapshot tests and the benchmark use this). `exit_process_on_hangup` (the real command):
+        after SIGHUP and the flush, end the process even if Textual cannot restore a terminal that
+        is gone."""
         super().__init__()
         self.config = config
         self.pipeline = pipeline
@@ -88,7 +126,13 @@ class QostuiApp(App[int]):
         self._posted = False
         self._latest_ts = 0.0
         self._stopped = False
-        self._signals: list[signal.Signals] = []
+        self._stop_lock = threading.Lock()
+        self.exit_process_on_hangup = exit_process_on_hangup
+        self.hung_up = False
+        self.failure: str | None = None
+        self._signalled = threading.Event()
+        self._stop_signal: int | None = None
+        self._previous_handlers: dict[signal.Signals, Any] = {}
         self.batches_applied = 0  # counters that tests and the benchmark read
         self.records_applied = 0
         self.first_paint_s: float | None = None
@@ -112,26 +156,58 @@ class QostuiApp(App[int]):
         if self.pipeline is not None:
             # Bus records gathered for 100 ms arrive as one list: one round = one batch.
             self.pipeline.subscribe("ui", self._on_bus, batch_wait_s=0.1, max_queue=50_000)
+            self.pipeline.on_failure(lambda text: self.post_message(SubscriberDied(text)))
             self.pipeline.start()
             self._handle_signals()
         self.set_interval(2.0, self._tick)
         self.call_after_refresh(self._painted)
 
     def _handle_signals(self) -> None:
-        """SIGTERM and SIGHUP (an SSH session that drops) quit like `q`: the store is flushed."""
-        try:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, lambda: self.call_next(self.action_quit))
-                self._signals.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-            pass
+        """SIGTERM (a service stop) and SIGHUP (the terminal closed, an SSH session dropped) flush the
+        store and close the exporters like `q`; SIGHUP then exits with status 129, SIGTERM with 0.
+
+        Not through the event loop: with the terminal gone, Textual's output thread dies on the first
+        write and the loop soon blocks on its full queue, so a loop callback might never run. A plain
+        handler runs in the main thread whatever it waits on; it only wakes the thread that stops."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._previous_handlers[sig] = signal.signal(sig, self._on_stop_signal)
+        tty_fds = _terminal_fds()
+        threading.Thread(target=self._after_stop_signal, args=(loop, tty_fds), name="qostui-signal", daemon=True).start()
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        if self._stop_signal is None:
+            self._stop_signal = signum
+        self._signalled.set()
+
+    def _after_stop_signal(self, loop: asyncio.AbstractEventLoop, tty_fds: list[int]) -> None:
+        self._signalled.wait()
+        if self._stop_signal is None:  # woken by on_unmount: the app ended another way
+            return
+        status = HANGUP_STATUS if self._stop_signal == signal.SIGHUP else 0
+        self.hung_up = self._stop_signal == signal.SIGHUP
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(lambda: self.refresh_header(self.screen, state="STOPPING"))
+        self.stop_pipeline()  # every round recorded so far reaches the store; exporters closed
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(lambda: self.exit(status, return_code=status))
+        if not self.exit_process_on_hangup:
+            return
+        # A terminal that is gone cannot be restored, and Textual would wait on it for ever; one
+        # that is still there (a plain `kill`) gets restored, and the process ends long before.
+        deadline = time.monotonic() + HANGUP_GRACE_S
+        while time.monotonic() < deadline and not _terminal_gone(tty_fds):
+            time.sleep(0.1)
+        os._exit(status)
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals.clear()
+        for sig, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):  # not the main thread; a C-level handler
+                signal.signal(sig, previous)
+        self._previous_handlers.clear()
+        self._signalled.set()  # lets the signal thread end (it does nothing unless signalled)
         if self._frozen:  # several apps in one process (tests): let this one's objects be collected
             gc.unfreeze()
 
@@ -177,17 +253,25 @@ class QostuiApp(App[int]):
         return self._latest_ts
 
     def stop_pipeline(self) -> None:
-        """Stop probing and flush the store; safe to call more than once."""
-        if self._stopped or self.pipeline is None:
+        """Stop probing and flush the store; safe to call more than once, from any thread (a second
+        caller waits until the first has flushed)."""
+        if self.pipeline is None:
             return
-        self._stopped = True
-        self.pipeline.stop()
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self.pipeline.stop()
 
-    async def action_quit(self) -> None:
+    async def on_subscriber_died(self, message: SubscriberDied) -> None:
+        self.failure = message.text
+        await self.action_quit(status=1)
+
+    async def action_quit(self, status: int = 0) -> None:
         if self.pipeline is not None and not self._stopped:
             self.refresh_header(self.screen, state="STOPPING")
             await asyncio.to_thread(self.stop_pipeline)
-        self.exit(0)
+        self.exit(status, return_code=status)
 
     # --- records in ----------------------------------------------------------------------------
     def _on_bus(self, batch: list[Record]) -> None:
