@@ -510,6 +510,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: 'influx.backlog_max_points' must be at least influx.batch_size ({ix.batch_size}), got {ix.backlog_max_points}")
     for key in ("host_tag", "org", "bucket"):
         check_text(getattr(ix, key), where, f"influx.{key}")
+    for name in cfg.bandwidth.interfaces:
+        check_text(name, where, "bandwidth.interfaces")
+    check_text(f.target, where, "forecast.target")
     if ix.url:
         check_url(ix.url, where, "influx.url")
     if ix.enabled:

@@ -4,32 +4,18 @@ range, one line naming the key; messages blame what the user actually set."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import os
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from cli_harness import isolate_env, run_cli
 
-from qostui.cli import main
 from qostui.config import RANGES, Config, ConfigError, load_config, numeric_fields, parse_config
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(autouse=True)
-def _no_user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith(("QOSTUI_", "INFLUXDB_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate_env(monkeypatch, tmp_path)
 
 
 def test_every_numeric_field_has_a_range() -> None:

@@ -4,19 +4,17 @@ times, export writes standard JSON, and messages name the real problem. Real fil
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from cli_harness import isolate_env, run_cli
 
 from conftest import need_tool
-from qostui.cli import main
 from qostui.interop import format_time, read_file
 from qostui.probes.netio import BandwidthMeter
 from qostui.records import BandwidthSample
@@ -27,18 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith(("QOSTUI_", "INFLUXDB_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
+    isolate_env(monkeypatch, tmp_path)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -107,6 +94,14 @@ def test_one_inf_in_300_rows_does_not_break_train_data(tmp_path: Path) -> None:
     rows[150] = "150,inf"
     result = read_file(write(tmp_path, "s.csv", "step,bandwidth_mbps\n" + "\n".join(rows) + "\n"))
     assert len(result.records) == 299 and result.rejected == {"rx_mbps not between 0 and 1e+07 Mbps": [152]}
+    # what `train --from FILE` reads: finite values, the rejected step is a gap (NaN), never inf
+    import numpy as np
+
+    from qostui.config import ForecastConfig
+    from qostui.forecast.source import series_from_file
+
+    series = series_from_file(tmp_path / "s.csv", ForecastConfig())
+    assert not np.isinf(series.bandwidth_mbps).any() and int(np.isnan(series.bandwidth_mbps).sum()) == 1
 
 
 def test_nan_row_into_empty_store_is_rejected_not_already_stored(tmp_path: Path) -> None:

@@ -17,14 +17,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cli_harness import isolate_env
+from cli_harness import run_cli as run_in_process
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from qostui.cli import main
 from qostui.interop import csv_columns, record_problem
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState
 from qostui.store import Store
@@ -38,11 +39,7 @@ SLOW = settings(max_examples=4, deadline=None, suppress_health_check=[HealthChec
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith(("QOSTUI_", "INFLUXDB_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    isolate_env(monkeypatch, tmp_path)
 
 
 # --- the harness -------------------------------------------------------------------------------------
@@ -66,13 +63,6 @@ def seeded_store() -> Iterator[Path]:
 
 def store_bytes(db: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(db.parent.glob(db.name + "*")) if p.is_file()}
-
-
-def run_in_process(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))  # an exception escaping here is the traceback the user would see
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_subprocess(*args: str) -> tuple[int, str, str]:
