@@ -248,8 +248,7 @@ def _is_number(value: Any) -> bool:
 
 def numeric_fields(cfg: Config) -> Iterator[tuple[str, str, float]]:
     """(range key, key for messages, value) of every numeric value in the config."""
-    for name in ("interval_s",):
-        yield name, name, getattr(cfg, name)
+    yield "interval_s", "interval_s", cfg.interval_s
     for i, target in enumerate(cfg.targets):
         yield "targets.tcp_port", f"targets[{i}].tcp_port", target.tcp_port
     for section in _SECTIONS:
@@ -402,13 +401,13 @@ def _number(value: Any, where: str, key: str) -> float:
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 
 
-MAX_TEXT = 256  # longest name or string value accepted in config or imported files
+MAX_NAME = 256  # longest name (target, interface, org, ...) accepted in the config and in imported files
 
 
 def check_text(value: str, where: str, key: str) -> None:
-    """A name or label: at most MAX_TEXT characters, no control characters (one-line messages)."""
-    if len(value) > MAX_TEXT:
-        raise ConfigError(f"{where}: '{key}' must be at most {MAX_TEXT} characters, got {len(value)}")
+    """A name or label: at most MAX_NAME characters, no control characters (one-line messages)."""
+    if len(value) > MAX_NAME:
+        raise ConfigError(f"{where}: '{key}' must be at most {MAX_NAME} characters, got {len(value)}")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ConfigError(f"{where}: '{key}' must not contain control characters, got {value[:60]!r}")
 

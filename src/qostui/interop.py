@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from qostui.config import MAX_NAME
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
 
@@ -88,7 +89,7 @@ class ReadResult:
 # --- what a reading may be -----------------------------------------------------------------------
 # A row outside these is an impossible reading: it is rejected (counted per reason), never stored.
 
-MAX_NAME = 256  # target, address, interface, model, kind, level, probe, state
+# MAX_NAME (config.py): target, address, interface, model, kind, level, probe, state
 MAX_TEXT = 4096  # free text: an event's message, a round's error
 TIME_MIN, TIME_MAX = 0.0, 253402300799.0  # 1970-01-01 .. 9999-12-31T23:59:59Z: what RFC 3339 can write
 MAX_MS = 3_600_000.0  # an hour: no round trip or jitter is longer
