@@ -12,8 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from qostui.config import Config, load_config, parse_targets_arg
+from qostui.config import Config, check_number, load_config, parse_targets_arg
 from qostui.errors import QostuiError
+from qostui.redact import install_log_redaction, redact
 
 # sub-command -> module under qostui.commands
 COMMANDS: dict[str, str] = {
@@ -65,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.targets:
         changes["targets"] = parse_targets_arg(args.targets)
     if args.interval is not None:
+        check_number("interval_s", float(args.interval), "--interval", name="")
         changes["interval_s"] = float(args.interval)
     if args.db:
         from dataclasses import replace
@@ -82,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="qostui: %(levelname)s: %(message)s",
     )
+    install_log_redaction()
     command = args.command or ("record" if args.record else "monitor")
     try:
         cfg = config_from_args(args)
@@ -96,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     setattr(args, key, value)
         return int(module.run(args, cfg) or 0)
     except QostuiError as exc:
-        print(f"qostui: error: {exc}", file=sys.stderr)
+        print(f"qostui: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

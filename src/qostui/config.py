@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,108 @@ class Config:
         return replace(p, spacing_ms=p.spacing_ms * scale, timeout_ms=p.timeout_ms * scale)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The documented range of a numeric config key; *_open: that end itself is excluded."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """None when `value` is finite and inside, else 'must be ..., got ...' for a message."""
+        if math.isfinite(value):
+            above = value > self.lo if self.lo_open else value >= self.lo
+            below = value < self.hi if self.hi_open else value <= self.hi
+            if above and below:
+                return None
+        lo, hi = _show_number(self.lo), _show_number(self.hi)
+        if isinstance(value, int) and not (self.lo_open or self.hi_open):
+            return f"must be {lo}..{hi}, got {value}"
+        low = f"greater than {lo}" if self.lo_open else f"at least {lo}"
+        high = f"less than {hi}" if self.hi_open else f"at most {hi}"
+        if not (self.lo_open or self.hi_open):
+            return f"must be between {lo} and {hi}, got {value:g}"
+        return f"must be {low} and {high}, got {value:g}"
+
+
+def _show_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+# Every numeric config key and its range: validate() checks each one (finite, inside) in one loop,
+# and a unit test checks that no numeric field is missing here. Relations between keys
+# (warn <= crit, split sums to 1, ...) are checked after it.
+RANGES: dict[str, Range] = {
+    "interval_s": Range(0.05, 86400),
+    "targets.tcp_port": Range(0, 65535),
+    "probe.count": Range(1, 1000),
+    "probe.spacing_ms": Range(0, 60_000),
+    "probe.timeout_ms": Range(0, 600_000, lo_open=True),
+    "probe.payload_bytes": Range(0, 65000),
+    "probe.tcp_port": Range(1, 65535),
+    "probe.resolve_retry_s": Range(0, 86400),
+    "store.retention_days": Range(0, 36500),
+    "store.flush_interval_s": Range(0, 3600, lo_open=True),
+    "thresholds.rtt_warn_ms": Range(0, 600_000),
+    "thresholds.rtt_crit_ms": Range(0, 600_000),
+    "thresholds.jitter_warn_ms": Range(0, 600_000),
+    "thresholds.jitter_crit_ms": Range(0, 600_000),
+    "thresholds.loss_warn_pct": Range(0, 100),
+    "thresholds.loss_crit_pct": Range(0, 100),
+    "thresholds.mos_warn": Range(0, 5),
+    "thresholds.mos_crit": Range(0, 5),
+    "thresholds.bandwidth_below_forecast_pct": Range(0, 100, lo_open=True, hi_open=True),
+    "thresholds.hysteresis_rounds": Range(1, 1000),
+    "ui.history_rounds": Range(1, 1_000_000),
+    "forecast.step_s": Range(0, 31 * 86400, lo_open=True),
+    "forecast.sequence_length": Range(2, 1000),
+    "forecast.horizon": Range(1, 20),
+    "forecast.split": Range(0, 1, lo_open=True),
+    "forecast.units": Range(1, 1024),
+    "forecast.epochs": Range(1, 1_000_000),
+    "forecast.patience": Range(0, 1_000_000),
+    "forecast.batch_size": Range(1, 1_000_000),
+    "forecast.learning_rate": Range(0, 10, lo_open=True),
+    "forecast.max_gap_steps": Range(0, 1_000_000),
+    "forecast.seed": Range(0, 2**32 - 1),  # numpy's seed range
+    "influx.batch_size": Range(1, 1_000_000),
+    "influx.flush_interval_ms": Range(10, 3_600_000),
+    "influx.backlog_max_points": Range(1, 1_000_000_000),
+    "influx.timeout_ms": Range(100, 600_000),
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def numeric_fields(cfg: Config) -> Iterator[tuple[str, str, float]]:
+    """(range key, key for messages, value) of every numeric value in the config."""
+    yield "interval_s", "interval_s", cfg.interval_s
+    for i, target in enumerate(cfg.targets):
+        yield "targets.tcp_port", f"targets[{i}].tcp_port", target.tcp_port
+    for section in _SECTIONS:
+        obj = getattr(cfg, section)
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            key = f"{section}.{f.name}"
+            if _is_number(value):
+                yield key, key, value
+            elif isinstance(value, tuple) and value and all(_is_number(v) for v in value):
+                for v in value:
+                    yield key, key, v
+
+
+def check_number(key: str, value: float, where: str, name: str | None = None) -> None:
+    """ConfigError naming `where` and the key unless `value` is finite and inside RANGES[key]."""
+    problem = RANGES[key].problem(value)
+    if problem is not None:
+        label = f"'{name or key}' " if name != "" else ""
+        raise ConfigError(f"{where}: {label}{problem}")
+
+
 _SECTIONS: dict[str, type] = {
     "probe": ProbeConfig,
     "bandwidth": BandwidthConfig,
@@ -200,6 +303,8 @@ def load_config(cli_path: str | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{where}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start}); expected a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -296,8 +401,63 @@ def _number(value: Any, where: str, key: str) -> float:
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 
 
+MAX_NAME = 256  # longest name (target, interface, org, ...) accepted in the config and in imported files
+
+
+def check_text(value: str, where: str, key: str) -> None:
+    """A name or label: at most MAX_NAME characters, no control characters (one-line messages)."""
+    if len(value) > MAX_NAME:
+        raise ConfigError(f"{where}: '{key}' must be at most {MAX_NAME} characters, got {len(value)}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ConfigError(f"{where}: '{key}' must not contain control characters, got {value[:60]!r}")
+
+
+def check_url(url: str, where: str, key: str = "") -> None:
+    """An http(s) URL with a host (and a valid port), checked at load so it cannot fail every round.
+
+    Messages start with "WHERE: 'KEY'", or with WHERE alone when there is no key (an env variable).
+    """
+    from urllib.parse import urlsplit
+
+    from qostui.redact import redact_url
+
+    head = f"{where}: '{key}'" if key else where
+    shown = redact_url(url)
+    if len(url) > 2048 or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{head} must be a URL without spaces or control characters, got {shown[:80]!r}")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in 0..65535)
+    except ValueError as exc:
+        raise ConfigError(f"{head} is not a valid URL ({exc}), got {shown!r}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{head} must start with http:// or https://, got {shown!r}")
+    if not host:
+        raise ConfigError(f"{head} has no host name, got {shown!r}")
+    if "%" in host:
+        raise ConfigError(f"{head} has an IPv6 zone ({host!r}); zones are not supported, use a global or ULA address")
+    if not _is_ip(host) and (re.fullmatch(r"[0-9.]+", host) or not _HOSTNAME_RE.match(host)):
+        raise ConfigError(f"{head} has an invalid host {host[:80]!r}, got {shown[:120]!r}")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
 def check_address(address: str, where: str, key: str) -> None:
     """An IP address or a syntactically valid hostname."""
+    if "%" in address:
+        # ipaddress accepts fe80::1%eth0, but the probes cannot use a scope id: refuse it here,
+        # not with an error every round.
+        raise ConfigError(
+            f"{where}: '{key}' = {address[:80]!r} has an IPv6 zone (%name); zones are not supported, "
+            "use the address without it (a global or ULA address)"
+        )
     try:
         ipaddress.ip_address(address)
         return
@@ -305,7 +465,7 @@ def check_address(address: str, where: str, key: str) -> None:
         pass
     # Digits-and-dots that are not a valid IPv4 address are a typo, not a hostname.
     if re.fullmatch(r"[0-9.]+", address) or not _HOSTNAME_RE.match(address):
-        raise ConfigError(f"{where}: '{key}' = {address!r} is not an IP address or hostname")
+        raise ConfigError(f"{where}: '{key}' = {address[:80]!r} is not an IP address or hostname")
 
 
 def _positive(value: float, where: str, key: str, *, allow_zero: bool = False) -> None:
@@ -316,50 +476,25 @@ def _positive(value: float, where: str, key: str, *, allow_zero: bool = False) -
 
 def validate(cfg: Config) -> None:
     where = cfg.source
-    if not 0.05 <= cfg.interval_s <= 86400:
-        raise ConfigError(f"{where}: 'interval_s' must be between 0.05 and 86400 seconds, got {cfg.interval_s:g}")
+    for key, name, value in numeric_fields(cfg):  # the one range check: every number, finite
+        check_number(key, value, where, name)
     if not cfg.targets:
         raise ConfigError(f"{where}: 'targets' must name at least one target")
     for i, target in enumerate(cfg.targets):
         check_address(target.address, where, f"targets[{i}].address")
+        check_text(target.name, where, f"targets[{i}].name")
         if target.probe and target.probe not in PROBE_METHODS:
             raise ConfigError(f"{where}: 'targets[{i}].probe' must be one of {PROBE_METHODS}, got {target.probe!r}")
-        if not 0 <= target.tcp_port <= 65535:
-            raise ConfigError(f"{where}: 'targets[{i}].tcp_port' must be 0..65535, got {target.tcp_port}")
     p = cfg.probe
     if p.method not in PROBE_METHODS:
         raise ConfigError(f"{where}: 'probe.method' must be one of {PROBE_METHODS}, got {p.method!r}")
-    if not 1 <= p.count <= 1000:
-        raise ConfigError(f"{where}: 'probe.count' must be 1..1000, got {p.count}")
-    _positive(p.spacing_ms, where, "probe.spacing_ms", allow_zero=True)
-    _positive(p.timeout_ms, where, "probe.timeout_ms")
-    if not 0 <= p.payload_bytes <= 65000:
-        raise ConfigError(f"{where}: 'probe.payload_bytes' must be 0..65000, got {p.payload_bytes}")
-    if not 1 <= p.tcp_port <= 65535:
-        raise ConfigError(f"{where}: 'probe.tcp_port' must be 1..65535, got {p.tcp_port}")
-    _positive(cfg.store.retention_days, where, "store.retention_days", allow_zero=True)
-    _positive(cfg.store.flush_interval_s, where, "store.flush_interval_s")
     f = cfg.forecast
-    if not 2 <= f.sequence_length <= 1000:
-        raise ConfigError(f"{where}: 'forecast.sequence_length' must be 2..1000, got {f.sequence_length}")
-    if not 1 <= f.horizon <= 20:
-        raise ConfigError(f"{where}: 'forecast.horizon' must be 1..20, got {f.horizon}")
     if len(f.split) != 3 or abs(sum(f.split) - 1.0) > 1e-6 or min(f.split) <= 0:
         raise ConfigError(f"{where}: 'forecast.split' must be three positive fractions summing to 1, got {list(f.split)}")
     if f.loss not in ("huber", "mse", "mae"):
         raise ConfigError(f"{where}: 'forecast.loss' must be 'huber', 'mse' or 'mae', got {f.loss!r}")
     if f.activation not in ("tanh", "relu", "sigmoid", "linear"):  # what numpy inference implements
         raise ConfigError(f"{where}: 'forecast.activation' must be tanh, relu, sigmoid or linear, got {f.activation!r}")
-    for key in ("epochs", "batch_size"):
-        if getattr(f, key) < 1:
-            raise ConfigError(f"{where}: 'forecast.{key}' must be 1 or more, got {getattr(f, key)}")
-    for key in ("patience", "max_gap_steps", "seed"):
-        if getattr(f, key) < 0:
-            raise ConfigError(f"{where}: 'forecast.{key}' must be 0 or more, got {getattr(f, key)}")
-    _positive(f.learning_rate, where, "forecast.learning_rate")
-    if not 1 <= f.units <= 1024:
-        raise ConfigError(f"{where}: 'forecast.units' must be 1..1024, got {f.units}")
-    _positive(f.step_s, where, "forecast.step_s")
     t = cfg.thresholds
     for kind in ("rtt", "jitter"):
         warn, crit = getattr(t, f"{kind}_warn_ms"), getattr(t, f"{kind}_crit_ms")
@@ -369,41 +504,46 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: thresholds need 0 <= loss_warn_pct <= loss_crit_pct <= 100")
     if not 0 <= t.mos_crit <= t.mos_warn <= 5:
         raise ConfigError(f"{where}: thresholds need 0 <= mos_crit <= mos_warn <= 5")
-    if not 0 < t.bandwidth_below_forecast_pct < 100:
-        raise ConfigError(f"{where}: 'thresholds.bandwidth_below_forecast_pct' must be between 0 and 100, got {t.bandwidth_below_forecast_pct:g}")
-    if not 1 <= t.hysteresis_rounds <= 1000:
-        raise ConfigError(f"{where}: 'thresholds.hysteresis_rounds' must be 1..1000, got {t.hysteresis_rounds}")
     ix = cfg.influx
-    if not 1 <= ix.batch_size <= 1_000_000:
-        raise ConfigError(f"{where}: 'influx.batch_size' must be 1..1000000, got {ix.batch_size}")
-    if not 10 <= ix.flush_interval_ms <= 3_600_000:
-        raise ConfigError(f"{where}: 'influx.flush_interval_ms' must be 10..3600000, got {ix.flush_interval_ms}")
     if ix.backlog_max_points < ix.batch_size:
         raise ConfigError(f"{where}: 'influx.backlog_max_points' must be at least influx.batch_size ({ix.batch_size}), got {ix.backlog_max_points}")
-    if not 100 <= ix.timeout_ms <= 600_000:
-        raise ConfigError(f"{where}: 'influx.timeout_ms' must be 100..600000, got {ix.timeout_ms}")
-    if cfg.influx.enabled:
+    for key in ("host_tag", "org", "bucket"):
+        check_text(getattr(ix, key), where, f"influx.{key}")
+    for name in cfg.bandwidth.interfaces:
+        check_text(name, where, "bandwidth.interfaces")
+    check_text(f.target, where, "forecast.target")
+    if ix.url:
+        check_url(ix.url, where, "influx.url")
+    if ix.enabled:
         for key in ("url", "org", "bucket"):
-            if not getattr(cfg.influx, key):
+            if not getattr(ix, key):
                 raise ConfigError(f"{where}: 'influx.{key}' is required when influx.enabled = true")
-        if not re.match(r"^https?://", cfg.influx.url):
-            raise ConfigError(f"{where}: 'influx.url' must start with http:// or https://, got {cfg.influx.url!r}")
+
+
+_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "url": ("QOSTUI_INFLUX_URL", "INFLUXDB_URL"),
+    "org": ("QOSTUI_INFLUX_ORG", "INFLUXDB_ORG"),
+    "bucket": ("QOSTUI_INFLUX_BUCKET", "INFLUXDB_BUCKET"),
+    "token": ("QOSTUI_INFLUX_TOKEN", "INFLUXDB_TOKEN"),
+}
 
 
 def apply_env(cfg: Config) -> Config:
-    """Environment variables override the Influx settings (the original tool's names work too)."""
+    """Environment variables override the Influx settings (the original tool's names work too).
+
+    A problem with a value from the environment names the variable, not the config file.
+    """
+    from qostui.redact import add_secret, redact
+
     env = os.environ
     influx = cfg.influx
     changes: dict[str, Any] = {}
-    for key, names in {
-        "url": ("QOSTUI_INFLUX_URL", "INFLUXDB_URL"),
-        "org": ("QOSTUI_INFLUX_ORG", "INFLUXDB_ORG"),
-        "bucket": ("QOSTUI_INFLUX_BUCKET", "INFLUXDB_BUCKET"),
-        "token": ("QOSTUI_INFLUX_TOKEN", "INFLUXDB_TOKEN"),
-    }.items():
+    used: dict[str, str] = {}  # influx key -> the variable it came from
+    for key, names in _ENV_NAMES.items():
         for name in names:
             if env.get(name):
                 changes[key] = env[name]
+                used[key] = name
                 break
     token_file = env.get("QOSTUI_INFLUX_TOKEN_FILE") or influx.token_file
     if "token" not in changes and token_file:
@@ -411,13 +551,42 @@ def apply_env(cfg: Config) -> Config:
             changes["token"] = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{cfg.source}: 'influx.token_file' = {token_file!r} cannot be read ({exc.strerror})") from None
-    if changes.get("url") and not influx.enabled:
-        changes["enabled"] = True
+    for secret in (changes.get("token", influx.token), _url_password(changes.get("url", influx.url))):
+        if secret:
+            add_secret(secret)
     if not changes:
         return cfg
+    for key, name in used.items():
+        if key == "url":
+            check_url(changes["url"], f"${name}")
+        elif key != "token":
+            check_text(changes[key], f"${name}", name)
+    if changes.get("url") and not influx.enabled:
+        changes["enabled"] = True
+        for key in ("org", "bucket"):
+            if not changes.get(key) and not getattr(influx, key):
+                names = " or ".join(f"${n}" for n in _ENV_NAMES[key])
+                raise ConfigError(
+                    f"${used['url']} is set, so the Influx export is on: it also needs {names} "
+                    f"(or influx.{key} in the config file)"
+                )
     cfg = replace(cfg, influx=replace(influx, **changes))
-    validate(cfg)
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        names = ", ".join(f"${n}" for n in used.values())
+        raise ConfigError(redact(f"{exc} (with {names} from the environment)")) from None
     return cfg
+
+
+def _url_password(url: str) -> str:
+    """The password in a URL's userinfo, '' when none (registered as a secret)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
 
 
 def parse_targets_arg(text: str, where: str = "--targets") -> tuple[TargetConfig, ...]:

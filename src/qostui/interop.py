@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from qostui.config import MAX_NAME
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
 
@@ -76,6 +77,83 @@ class ReadResult:
     format: str  # a key of FORMAT_NAMES
     records: list[Record]
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows not imported (not errors)
+    # impossible readings (inf, negative bandwidth, loss over 100%, ...): reason -> their line numbers
+    rejected: dict[str, list[int]] = field(default_factory=dict)
+
+    def reject(self, reason: str, line: int) -> None:
+        self.rejected.setdefault(reason, []).append(line)
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(len(lines) for lines in self.rejected.values())
+
+
+# --- what a reading may be -----------------------------------------------------------------------
+# A row outside these is an impossible reading: it is rejected (counted per reason), never stored.
+
+# MAX_NAME (config.py): target, address, interface, model, kind, level, probe, state
+MAX_TEXT = 4096  # free text: an event's message, a round's error
+TIME_MIN, TIME_MAX = 0.0, 253402300799.0  # 1970-01-01 .. 9999-12-31T23:59:59Z: what RFC 3339 can write
+MAX_MS = 3_600_000.0  # an hour: no round trip or jitter is longer
+MAX_MBPS = 10_000_000.0  # 10 Tbit/s
+MAX_COUNT = 1_000_000  # probes per round, forecast steps
+_FREE_TEXT = ("message", "error")
+_MS_FIELDS = ("rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms", "rtt_p50_ms", "rtt_p95_ms", "jitter_ms")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is harmless; newlines would split messages
+
+
+def _bad_number(value: float | None, lo: float, hi: float) -> bool:
+    return value is not None and not (math.isfinite(value) and lo <= value <= hi)
+
+
+def record_problem(record: Record) -> str | None:
+    """Why `record` is an impossible reading (the reason a row is rejected), None when it is fine."""
+    for name in _FIELDS[KIND_OF[type(record)]]:
+        value = getattr(record, name)
+        if isinstance(value, str):
+            limit = MAX_TEXT if name in _FREE_TEXT else MAX_NAME
+            if len(value) > limit:
+                return f"'{name}' longer than {limit} characters"
+            if name not in _FREE_TEXT and _CONTROL.search(value):  # a name is printed on one line
+                return f"control characters in '{name}'"
+    times = (record.made_at, record.ts) if isinstance(record, Forecast) else (record.ts,)
+    if any(_bad_number(t, TIME_MIN, TIME_MAX) for t in times):
+        return "time outside 1970-01-01 .. 9999-12-31"
+    if isinstance(record, PingRound):
+        if _bad_number(record.loss_pct, 0.0, 100.0):
+            return "loss_pct not between 0 and 100"
+        for name in _MS_FIELDS:
+            if _bad_number(getattr(record, name), 0.0, MAX_MS):
+                return f"{name} not between 0 and {MAX_MS:g} ms"
+        if any(_bad_number(v, 0.0, MAX_MS) for v in record.rtts_ms):
+            return f"rtts_ms not between 0 and {MAX_MS:g} ms"
+        if _bad_number(record.mos, 0.0, 5.0):
+            return "mos not between 0 and 5"
+        if not (0 <= record.received <= MAX_COUNT and 0 <= record.sent <= MAX_COUNT):
+            return f"sent/received not between 0 and {MAX_COUNT}"
+    elif isinstance(record, BandwidthSample):
+        for name in ("rx_mbps", "tx_mbps"):
+            if _bad_number(getattr(record, name), 0.0, MAX_MBPS):
+                return f"{name} not between 0 and {MAX_MBPS:g} Mbps"
+        if _bad_number(record.interval_s, 0.0, TIME_MAX):
+            return "interval_s not a finite number of seconds >= 0"
+    elif isinstance(record, Forecast):
+        for name in ("predicted_mbps", *_FORECAST_BOUNDS):
+            if _bad_number(getattr(record, name), -MAX_MBPS, MAX_MBPS):
+                return f"{name} not a finite number of Mbps"
+        if not 0 <= record.step <= MAX_COUNT:
+            return f"step not between 0 and {MAX_COUNT}"
+    return None
+
+
+def _keep(result: ReadResult, line: int, *records: Record) -> None:
+    """Append the records of one row to `result`, or reject the whole row with its first problem."""
+    for record in records:
+        problem = record_problem(record)
+        if problem is not None:
+            result.reject(problem, line)
+            return
+    result.records.extend(records)
 
 
 # --- time ----------------------------------------------------------------------------------------
@@ -103,25 +181,33 @@ def parse_time(text: str) -> float:
     if not m:
         raise ValueError(s)
     year, month, day, hour, minute, second, frac, tz = m.groups()
+    # ValueError for month 13, Feb 30, hour 25, year 0, ...: the caller names the cell
     base = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     offset_s = 0
     if tz and tz not in ("Z", "z"):
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
         offset_s = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    epoch = base.replace(tzinfo=timezone.utc).timestamp() - offset_s
+    try:
+        epoch = base.replace(tzinfo=timezone.utc).timestamp() - offset_s
+    except (OverflowError, OSError) as exc:
+        raise ValueError(s) from exc
     if frac:
+        frac = frac[:30]  # beyond any clock's precision; keeps int() and 10**n small
         epoch += int(frac) / 10 ** len(frac)  # exact for the digits given, beyond datetime's microseconds
     return epoch
 
 
 def format_time(ts: float) -> str:
     """Epoch -> RFC 3339 UTC ('Z'), with microseconds only when there are any."""
-    whole = math.floor(ts)
-    micros = round((ts - whole) * 1e6)
-    if micros >= 1_000_000:
-        whole, micros = whole + 1, 0
-    stamp = datetime.fromtimestamp(whole, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        whole = math.floor(ts)
+        micros = round((ts - whole) * 1e6)
+        if micros >= 1_000_000:
+            whole, micros = whole + 1, 0
+        stamp = datetime.fromtimestamp(whole, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # not a time RFC 3339 can write (imports reject these)
+        return repr(float(ts))
     return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
 
 
@@ -155,8 +241,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def format_rtts(rtts: Sequence[float | None]) -> str:
-    """'1.25;-;3.5': ';'-separated, '-' for a lost probe, '' for none."""
-    return ";".join("-" if v is None else repr(float(v)) for v in rtts)
+    """'1.25;-;3.5': ';'-separated, '-' for a lost probe (or a non-finite value), '' for none."""
+    return ";".join("-" if v is None or not math.isfinite(v) else repr(float(v)) for v in rtts)
 
 
 def parse_rtts(text: str) -> tuple[float | None, ...]:
@@ -210,7 +296,7 @@ def record_from_mapping(
             if name == "ts" and data.get("time") not in (None, ""):
                 try:
                     kwargs["ts"] = parse_time(str(data["time"]))
-                except ValueError:
+                except (ValueError, OverflowError):
                     raise where("an RFC 3339 time or epoch seconds in 'time'", data["time"]) from None
                 continue
             if name in _DEFAULTS[kind]:
@@ -218,7 +304,7 @@ def record_from_mapping(
             raise where(f"a value for '{name}' (type {kind})", "nothing")
         try:
             kwargs[name] = _convert(kind, name, data[name])
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             expected = str(exc) if str(exc).startswith(("one of", "a ")) else "a number"
             raise where(f"{expected} in '{name}'", data[name]) from None
     return CLASS_OF[kind](**kwargs)
@@ -232,7 +318,9 @@ def record_to_mapping(record: Record) -> dict[str, Any]:
         if isinstance(value, ProbeState):
             value = value.value
         elif isinstance(value, tuple):
-            value = list(value)
+            value = [_json_number(v) for v in value]
+        elif isinstance(value, float):
+            value = _json_number(value)
         data[name] = value
     return data
 
@@ -256,7 +344,8 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, ProbeState):
         return value.value
     if isinstance(value, float):
-        return repr(value)  # shortest exact form: round-trips bit for bit
+        # shortest exact form: round-trips bit for bit; a non-finite value (an old store) is missing
+        return repr(value) if math.isfinite(value) else ""
     if isinstance(value, tuple):
         return format_rtts(value)
     return str(value)
@@ -281,10 +370,15 @@ def write_csv(out: TextIO, records: Iterable[Record], kinds: Sequence[str]) -> i
     return n
 
 
+def _json_number(value: float | None) -> float | None:
+    """Standard JSON has no Infinity or NaN: a non-finite value (only an old store has any) is null."""
+    return value if value is None or math.isfinite(value) else None
+
+
 def write_jsonl(out: TextIO, records: Iterable[Record]) -> int:
     n = 0
     for record in records:
-        out.write(json.dumps(record_to_mapping(record), separators=(",", ":"), allow_nan=True) + "\n")
+        out.write(json.dumps(record_to_mapping(record), separators=(",", ":"), allow_nan=False) + "\n")
         n += 1
     return n
 
@@ -318,12 +412,19 @@ def read_file(path: Path | str, *, step_s: float = 300.0) -> ReadResult:
     first_no, first = next(((i + 1, ln) for i, ln in enumerate(lines) if ln.strip()), (0, ""))
     if not first:
         raise QostuiError(f"{path}: empty file; expected InfluxDB annotated CSV, CSV or JSON lines")
+    try:
+        return _dispatch(path, lines, first_no, first, step_s)
+    except _CsvError as exc:
+        raise QostuiError(f"{path}: line {exc.line}: not readable as CSV ({exc})") from None
+
+
+def _dispatch(path: Path, lines: list[str], first_no: int, first: str, step_s: float) -> ReadResult:
     head = first.lstrip()
     if head.startswith("#"):
         return _read_influx(path, lines)
     if head.startswith("{"):
         return _read_jsonl(path, lines)
-    header = [c.strip().lower() for c in next(csv.reader([first]))]
+    header = [c.strip().lower() for c in next(_numbered([first]))[1]]
     if {"_time", "_value", "_field", "_measurement"} <= set(header):
         return _read_influx(path, lines)
     if "type" in header and ("ts" in header or "time" in header):
@@ -340,14 +441,28 @@ def read_file(path: Path | str, *, step_s: float = 300.0) -> ReadResult:
     )
 
 
+class _CsvError(Exception):
+    """A CSV row the csv module cannot read (a field over its size limit, a stray NUL)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
 def _numbered(lines: list[str], start: int = 0) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO("\n".join(lines[start:]) + "\n"))
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _CsvError(start + reader.line_num, str(exc)) from None
         yield start + reader.line_num, row
 
 
 def _read_qostui_csv(path: Path, lines: list[str]) -> ReadResult:
-    records: list[Record] = []
+    result = ReadResult("qostui-csv", [])
     header: list[str] | None = None
     for line_no, row in _numbered(lines):
         if not row or not any(c.strip() for c in row):
@@ -362,12 +477,13 @@ def _read_qostui_csv(path: Path, lines: list[str]) -> ReadResult:
         kind = _TYPE_ALIASES.get(type_name)
         if kind is None:
             raise _fail(path, line_no, f"type one of {', '.join(KIND_NAMES)}", data.get("type", ""))
-        records.append(record_from_mapping(kind, data, lambda exp, got, n=line_no: _fail(path, n, exp, got)))
-    return ReadResult("qostui-csv", records)
+        record = record_from_mapping(kind, data, lambda exp, got, n=line_no: _fail(path, n, exp, got))
+        _keep(result, line_no, record)
+    return result
 
 
 def _read_jsonl(path: Path, lines: list[str]) -> ReadResult:
-    records: list[Record] = []
+    result = ReadResult("jsonl", [])
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -376,13 +492,16 @@ def _read_jsonl(path: Path, lines: list[str]) -> ReadResult:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise _fail(path, line_no, f"a JSON object ({exc.msg})", line) from None
+        except (ValueError, RecursionError):  # an integer of thousands of digits, nesting too deep
+            raise _fail(path, line_no, "a JSON object of ordinary numbers", line) from None
         if not isinstance(data, dict):
             raise _fail(path, line_no, "a JSON object", line)
         kind = _TYPE_ALIASES.get(str(data.get("type", "")).lower())
         if kind is None:
             raise _fail(path, line_no, f'"type" one of {", ".join(KIND_NAMES)}', data.get("type", ""))
-        records.append(record_from_mapping(kind, data, lambda exp, got, n=line_no: _fail(path, n, exp, got)))
-    return ReadResult("jsonl", records)
+        record = record_from_mapping(kind, data, lambda exp, got, n=line_no: _fail(path, n, exp, got))
+        _keep(result, line_no, record)
+    return result
 
 
 def _float_cell(path: Path, line_no: int, name: str, text: str) -> float | None:
@@ -400,7 +519,7 @@ def _read_step_csv(
     path: Path, lines: list[str], header: list[str], header_no: int, step_s: float
 ) -> ReadResult:
     i_step, i_bw = header.index("step"), header.index("bandwidth_mbps")
-    records: list[Record] = []
+    result = ReadResult("step-csv", [])
     missing = 0
     for line_no, row in _numbered(lines, header_no):
         if not row or not any(c.strip() for c in row):
@@ -413,14 +532,18 @@ def _read_step_csv(
                 raise _fail(path, line_no, "step,bandwidth_mbps", row)
         try:
             step = int(row[i_step].strip())
+            if abs(step) > 10**12:
+                raise ValueError(step)
         except ValueError:
-            raise _fail(path, line_no, "a whole step number", row[i_step]) from None
+            raise _fail(path, line_no, "a whole step number (at most 12 digits)", row[i_step]) from None
         value = _float_cell(path, line_no, "bandwidth_mbps", row[i_bw])
         if value is None:
             missing += 1
             continue
-        records.append(BandwidthSample(STEP_EPOCH + step * step_s, IMPORT_INTERFACE, value, 0.0, step_s))
-    return ReadResult("step-csv", records, {"missing readings": missing} if missing else {})
+        _keep(result, line_no, BandwidthSample(STEP_EPOCH + step * step_s, IMPORT_INTERFACE, value, 0.0, step_s))
+    if missing:
+        result.skipped["missing readings"] = missing
+    return result
 
 
 _PING_ALIASES = {
@@ -446,7 +569,7 @@ def _read_time_csv(path: Path, lines: list[str], header: list[str], header_no: i
         )
     i_target = header.index("target") if "target" in header else None
     i_iface = header.index("interface") if "interface" in header else None
-    parsed: list[tuple[float, str, str, dict[str, float | None]]] = []
+    parsed: list[tuple[int, float, str, str, dict[str, float | None]]] = []
     for line_no, row in _numbered(lines, header_no):
         if not row or not any(c.strip() for c in row):
             continue
@@ -461,21 +584,25 @@ def _read_time_csv(path: Path, lines: list[str], header: list[str], header_no: i
         values = {c: _float_cell(path, line_no, c, row[header.index(c)]) for c in bw_cols + ping_cols}
         target = row[i_target].strip() if i_target is not None else ""
         iface = row[i_iface].strip() if i_iface is not None else ""
-        parsed.append((ts, target or IMPORT_PROBE, iface or IMPORT_INTERFACE, values))
-    spacing = _spacing([p[0] for p in parsed])
-    records: list[Record] = []
-    for ts, target, iface, values in parsed:
+        parsed.append((line_no, ts, target or IMPORT_PROBE, iface or IMPORT_INTERFACE, values))
+    result = ReadResult("time-csv", [])
+    # impossible times are rejected first, so they do not distort the spacing of the good rows
+    good = [p for p in parsed if not _bad_number(p[1], TIME_MIN, TIME_MAX)]
+    spacing = _spacing([p[1] for p in good])
+    for line_no, ts, target, iface, values in parsed:
+        row_records: list[Record] = []
         if bw_cols:
             rx = values.get("rx_mbps")
             rx = values.get("bandwidth_mbps") if rx is None else rx
             tx = values.get("tx_mbps")
             if rx is not None or tx is not None:
-                records.append(BandwidthSample(ts, iface, rx or 0.0, tx or 0.0, spacing))
+                row_records.append(BandwidthSample(ts, iface, rx or 0.0, tx or 0.0, spacing))
         if ping_cols:
             ping = {_PING_ALIASES[c]: values[c] for c in ping_cols if values[c] is not None}
             if ping:
-                records.append(_import_round(ts, target, ping))
-    return ReadResult("time-csv", records)
+                row_records.append(_import_round(ts, target, ping))
+        _keep(result, line_no, *row_records)
+    return result
 
 
 def _import_round(ts: float, target: str, values: dict[str, Any]) -> PingRound:
@@ -576,81 +703,99 @@ def _num(fields_: dict[str, str], name: str) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _influx_point(
+    result: ReadResult,
+    link_readings: dict[float, list[float]],
+    qos_bandwidth: list[tuple[int, float, str, float, float, float | None]],
+    measurement: str,
+    ts: float,
+    tags: dict[str, str],
+    point: _Point,
+    path: Path,
+) -> None:
+    """One pivoted point -> records (kept or rejected in `result`); bandwidth is collected for later."""
+    f = point.fields
+    skipped = result.skipped
+    if measurement == "network_metrics":
+        latency, loss = _num(f, "latency_ms"), _num(f, "packet_loss_percent")
+        target = tags.get("target", "")
+        if latency is not None or loss is not None:
+            if not target:
+                raise _fail(path, point.line, "a 'target' tag on network_metrics", "no target column")
+            _keep(result, point.line, _import_round(ts, target, {"rtt_avg_ms": latency, "loss_pct": loss}))
+        bw = _num(f, "bandwidth_mbps")
+        if bw is not None:
+            # each reading is checked alone: an impossible one must not poison the average at its time
+            problem = record_problem(BandwidthSample(ts, IMPORT_INTERFACE, bw, 0.0, 0.0))
+            if problem is not None:
+                result.reject(problem.replace("rx_mbps", "bandwidth_mbps"), point.line)
+            else:
+                link_readings.setdefault(ts, []).append(bw)
+    elif measurement == "qos_ping":
+        values: dict[str, Any] = {
+            k: _num(f, k) for k in (*_PING_OPTIONAL_FLOATS, "loss_pct", "sent", "received")
+        }
+        values.update(
+            address=tags.get("address", ""),
+            probe=tags.get("probe", ""),
+            state=f.get("state"),
+            error=f.get("error"),
+        )
+        _keep(result, point.line, _import_round(ts, tags.get("target", ""), values))
+    elif measurement == "qos_bandwidth":
+        rx, tx = _num(f, "rx_mbps") or 0.0, _num(f, "tx_mbps") or 0.0
+        qos_bandwidth.append(
+            (point.line, ts, tags.get("interface", IMPORT_INTERFACE), rx, tx, _num(f, "interval_s"))
+        )
+    elif measurement == "qos_forecast":
+        predicted = _num(f, "predicted_mbps")
+        if predicted is None:
+            skipped["qos_forecast without predicted_mbps"] = skipped.get("qos_forecast without predicted_mbps", 0) + 1
+            return
+        made_at = _num(f, "made_at")
+        step_text = tags.get("step", "") or f.get("step", "")
+        try:
+            step = int(float(step_text)) if step_text else 1
+        except (ValueError, OverflowError):
+            raise _fail(path, point.line, "a whole number in the 'step' tag", step_text) from None
+        forecast = Forecast(
+            ts if made_at is None else made_at, ts, step, tags.get("model", ""), predicted,
+            *(_num(f, k) for k in _FORECAST_BOUNDS),
+        )  # fmt: skip
+        _keep(result, point.line, forecast)
+    elif measurement == "qos_event":
+        event = Event(ts, tags.get("kind", ""), tags.get("target", ""), f.get("level", ""), f.get("message", ""))
+        _keep(result, point.line, event)
+    else:
+        reason = f"measurement {measurement[:60]!r}"
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+
 def _influx_records(
     path: Path, points: dict[tuple[str, float, tuple[tuple[str, str], ...]], _Point]
 ) -> ReadResult:
-    records: list[Record] = []
-    skipped: dict[str, int] = {}
+    result = ReadResult("influx-csv", [])
     link_readings: dict[float, list[float]] = {}  # network_metrics bandwidth: ts -> readings
-    qos_bandwidth: list[tuple[float, str, float, float, float | None]] = []
+    qos_bandwidth: list[tuple[int, float, str, float, float, float | None]] = []
     for (measurement, ts, tag_items), point in points.items():
-        tags = dict(tag_items)
-        f = point.fields
-        if measurement == "network_metrics":
-            latency, loss = _num(f, "latency_ms"), _num(f, "packet_loss_percent")
-            target = tags.get("target", "")
-            if latency is not None or loss is not None:
-                if not target:
-                    raise _fail(path, point.line, "a 'target' tag on network_metrics", "no target column")
-                records.append(_import_round(ts, target, {"rtt_avg_ms": latency, "loss_pct": loss}))
-            bw = _num(f, "bandwidth_mbps")
-            if bw is not None:
-                link_readings.setdefault(ts, []).append(bw)
-        elif measurement == "qos_ping":
-            values: dict[str, Any] = {
-                k: _num(f, k) for k in (*_PING_OPTIONAL_FLOATS, "loss_pct", "sent", "received")
-            }
-            values.update(
-                address=tags.get("address", ""),
-                probe=tags.get("probe", ""),
-                state=f.get("state"),
-                error=f.get("error"),
-            )
-            records.append(_import_round(ts, tags.get("target", ""), values))
-        elif measurement == "qos_bandwidth":
-            rx, tx = _num(f, "rx_mbps") or 0.0, _num(f, "tx_mbps") or 0.0
-            qos_bandwidth.append((ts, tags.get("interface", IMPORT_INTERFACE), rx, tx, _num(f, "interval_s")))
-        elif measurement == "qos_forecast":
-            predicted = _num(f, "predicted_mbps")
-            if predicted is None:
-                skipped["qos_forecast without predicted_mbps"] = (
-                    skipped.get("qos_forecast without predicted_mbps", 0) + 1
-                )
-                continue
-            made_at = _num(f, "made_at")
-            step_text = tags.get("step", "") or f.get("step", "")
-            try:
-                step = int(float(step_text)) if step_text else 1
-            except ValueError:
-                raise _fail(path, point.line, "a whole number in the 'step' tag", step_text) from None
-            records.append(
-                Forecast(
-                    ts if made_at is None else made_at, ts, step, tags.get("model", ""), predicted,
-                    *(_num(f, k) for k in _FORECAST_BOUNDS),
-                )
-            )
-        elif measurement == "qos_event":
-            records.append(
-                Event(
-                    ts, tags.get("kind", ""), tags.get("target", ""), f.get("level", ""), f.get("message", "")
-                )
-            )
-        else:
-            reason = f"measurement {measurement!r}"
-            skipped[reason] = skipped.get(reason, 0) + 1
+        try:
+            _influx_point(result, link_readings, qos_bandwidth, measurement, ts, dict(tag_items), point, path)
+        except (ValueError, OverflowError):  # a string field where a number belongs, a huge count
+            raise _fail(path, point.line, f"numbers in the fields of {measurement}", point.fields) from None
+    records = result.records
     if link_readings:
         spacing = _spacing(link_readings)
         for ts in sorted(link_readings):
             readings = link_readings[ts]
             records.append(BandwidthSample(ts, IMPORT_INTERFACE, sum(readings) / len(readings), 0.0, spacing))
     if qos_bandwidth:
-        spacing = _spacing(t for t, *_ in qos_bandwidth)
-        for ts, iface, rx, tx, interval in qos_bandwidth:
-            records.append(BandwidthSample(ts, iface, rx, tx, spacing if interval is None else interval))
-    if not records and points:
-        found = sorted({m for m, _, _ in points})
+        spacing = _spacing(t for _, t, *_ in qos_bandwidth)
+        for line, ts, iface, rx, tx, interval in qos_bandwidth:
+            _keep(result, line, BandwidthSample(ts, iface, rx, tx, spacing if interval is None else interval))
+    if not records and not result.rejected and points:
+        found = sorted({m[:60] for m, _, _ in points})[:10]
         raise QostuiError(
             f"{path}: no known measurement (found {', '.join(found)}); expected network_metrics or qos_*"
         )
     records.sort(key=lambda r: (r.ts, KIND_OF[type(r)]))
-    return ReadResult("influx-csv", records, skipped)
+    return result

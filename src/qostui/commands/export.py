@@ -77,6 +77,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     since = parse_when(args.since, "--since") if args.since else None
     until = parse_when(args.until, "--until") if args.until else None
+    if since is not None and until is not None and until <= since:
+        raise ConfigError(
+            f"--until ({args.until}) must be later than --since ({args.since}): the range would be empty"
+        )
     kinds = list(KINDS) if args.kind == "all" else [args.kind]
     db_path = config.store.resolved_path()
     if not db_path.exists():

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from qostui.config import InfluxConfig
 from qostui.exporters.line_protocol import PRECISION, encode, encode_agent_start
 from qostui.records import Forecast, Record
+from qostui.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _server_message(body: Any) -> str:
 
 def classify(exc: BaseException, config: InfluxConfig) -> Problem:
     """An exception from a write (or /ping) -> Problem with a user-facing line."""
-    url = config.url
+    url = redact_url(config.url)
     status = getattr(exc, "status", None)
     if status is None and isinstance(exc, urllib.error.HTTPError):
         status = exc.code
@@ -168,17 +169,35 @@ class Health:
         return "influx: ok" if self.problem is None else f"influx: {self.problem.text}"
 
 
+def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """urllib does not take credentials from the URL: move them to a Basic auth header."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, {}
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=hostport)), {"Authorization": f"Basic {token}"}
+
+
 def ping(config: InfluxConfig, timeout_s: float) -> Problem | None:
     """GET /ping: is there an InfluxDB-compatible server at the URL at all?"""
-    url = config.url.rstrip("/") + "/ping"
+    url, headers = _without_userinfo(config.url.rstrip("/") + "/ping")
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=timeout_s) as resp:
+        request = urllib.request.Request(url, method="GET", headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
             resp.read(1024)
         return None
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return Problem(
-                "not_found", 404, f"{config.url} has no /ping (HTTP 404): is this an InfluxDB 2.x URL?"
+                "not_found", 404, f"{redact_url(config.url)} has no /ping (HTTP 404): is this an InfluxDB 2.x URL?"
             )
         if exc.code in (401, 403):  # /ping is open on InfluxDB; some proxies guard it: the write will tell
             return None
@@ -227,7 +246,7 @@ class ClientTransport:
             self._client.close()
 
     def __repr__(self) -> str:  # never show the token
-        return f"ClientTransport({self._config.url!r})"
+        return f"ClientTransport({redact_url(self._config.url)!r})"
 
 
 def _order_key(record: Record) -> float:
@@ -281,7 +300,7 @@ class InfluxWriter:
         self._pool: ThreadPoolExecutor | None = None  # one thread posting while the next batch is encoded
 
     def __repr__(self) -> str:
-        return f"InfluxWriter(url={self.config.url!r}, bucket={self.config.bucket!r}, state={self.state!r})"
+        return f"InfluxWriter(url={redact_url(self.config.url)!r}, bucket={self.config.bucket!r}, state={self.state!r})"
 
     # --- public ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -419,7 +438,8 @@ class InfluxWriter:
 
     # --- cursors -----------------------------------------------------------------------------
     def _destination(self) -> str:
-        return f"{self.config.url.rstrip('/')} org={self.config.org} bucket={self.config.bucket}"
+        # stored in the meta table and logged: never with the URL's userinfo
+        return f"{redact_url(self.config.url.rstrip('/'))} org={self.config.org} bucket={self.config.bucket}"
 
     def _load_cursors(self) -> None:
         dest = self._destination()
@@ -658,7 +678,9 @@ class InfluxWriter:
         self.health = Health(ok=problem is None, problem=problem)
         if problem is None:
             log.info(
-                "influx: %s is reachable and takes writes to bucket '%s'", self.config.url, self.config.bucket
+                "influx: %s is reachable and takes writes to bucket '%s'",
+                redact_url(self.config.url),
+                self.config.bucket,
             )
             with self._cond:
                 self.state = "ok"
@@ -681,7 +703,9 @@ class InfluxWriter:
     def _on_success(self) -> None:
         if self._failures_in_row and self._logged_problem is not None:
             log.warning(
-                "influx: %s takes writes again; replaying %d queued point(s)", self.config.url, self.backlog
+                "influx: %s takes writes again; replaying %d queued point(s)",
+                redact_url(self.config.url),
+                self.backlog,
             )
         self._failures_in_row = 0
         self._logged_problem = None

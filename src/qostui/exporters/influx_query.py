@@ -18,6 +18,7 @@ import socket
 from qostui.config import Config, InfluxConfig
 from qostui.errors import QostuiError
 from qostui.records import Record
+from qostui.redact import redact_url
 
 _FIELDS = {
     "qos_bandwidth": ("rx_mbps", "tx_mbps"),
@@ -66,7 +67,7 @@ def query_history(config: Config, range_s: float, *, host: str | None = None) ->
     host = host or influx.host_tag or socket.gethostname()
     query = build_query(influx.bucket, host, range_s, config.forecast.step_s)
     text = _run_query(influx, query)
-    source = f"{influx.url} bucket {influx.bucket}"
+    source = f"{redact_url(influx.url)} bucket {influx.bucket}"
     records = parse_annotated_csv(text, source)
     if not records:
         raise QostuiError(

@@ -16,6 +16,7 @@ import numpy as np
 from qostui.config import Config, ForecastConfig
 from qostui.errors import QostuiError
 from qostui.forecast.dataset import AUX_SERIES, Series
+from qostui.redact import redact_url
 
 if TYPE_CHECKING:
     from qostui.records import Record
@@ -80,7 +81,7 @@ def series_from_influx(config: Config, range_s: float) -> Series:
             "--from-influx needs qostui.exporters.influx_query, which is not available in this build"
         ) from None
     records = query_history(config, range_s)
-    return series_from_records(records, config.forecast, source=f"influx {config.influx.url}")
+    return series_from_records(records, config.forecast, source=f"influx {redact_url(config.influx.url)}")
 
 
 def series_from_config_store(config: Config, *, since: float | None = None) -> Series:

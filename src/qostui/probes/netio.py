@@ -132,6 +132,7 @@ class BandwidthMeter:
         self.interfaces: tuple[str, ...] = ()
         self.sum_all = False
         self._choose()
+        self._warn_missing()
         # Counters of every interface (not only the watched ones), so a default-route switch
         # has a previous reading for the new interface and needs no priming round.
         self._prev: dict[str, _Counters] | None = None
@@ -141,6 +142,23 @@ class BandwidthMeter:
         chosen = self._fixed or default_interfaces(self._proc_net)
         self.sum_all = not chosen  # no default route: sum every non-loopback interface
         self.interfaces = (ALL_INTERFACES,) if self.sum_all else chosen
+
+    def _warn_missing(self) -> None:
+        """One line for configured interfaces that do not exist now, so an empty chart has a reason."""
+        if not self._fixed:
+            return
+        try:
+            present = sorted(self._counters_fn())
+        except Exception:  # counters unreadable: sample() will say so
+            return
+        missing = [name for name in self._fixed if name not in present]
+        if missing:
+            log.warning(
+                "bandwidth: interface(s) %s do not exist (existing: %s); nothing is recorded for them "
+                "until they appear",
+                ", ".join(missing),
+                ", ".join(present) or "none",
+            )
 
     def _read(self) -> dict[str, _Counters]:
         return {name: _Counters(int(c.bytes_recv), int(c.bytes_sent)) for name, c in self._counters_fn().items()}

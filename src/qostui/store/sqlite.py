@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,32 @@ _INSERT = {
     for kind, cols in _COLS.items()
 }
 
+# the UNIQUE key of each table (schema.py): what makes two rows "the same reading"
+_UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "ping": ("ts", "target", "probe"),
+    "bandwidth": ("ts", "interface"),
+    "forecast": ("model", "made_at", "step"),
+    "event": ("ts", "kind", "target", "level", "message"),
+}
+
+
+@dataclass
+class ImportCounts:
+    """What Store.import_records did, per kind: added, same, conflicts, replaced, failed."""
+
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, kind: str, outcome: str) -> None:
+        per = self.by_kind.setdefault(kind, dict.fromkeys(("added", "same", "conflicts", "replaced", "failed"), 0))
+        per[outcome] += 1
+
+    def get(self, kind: str, outcome: str) -> int:
+        return self.by_kind.get(kind, {}).get(outcome, 0)
+
+    def total(self, outcome: str) -> int:
+        return sum(per.get(outcome, 0) for per in self.by_kind.values())
+
+
 # resample series -> (kind, SQL expression, extra condition)
 _SERIES: dict[str, tuple[str, str, str]] = {
     "bandwidth_mbps": ("bandwidth", "rx_mbps + tx_mbps", ""),
@@ -152,6 +179,22 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 # Rows that retention never prunes (imported history).
 _KEEP_ON_PRUNE = {"ping": " AND probe != 'import'", "bandwidth": " AND interface != 'imported'"}
+
+
+def _read_only_reason(path: Path) -> str:
+    """Why the store cannot be written ('' when it can, as far as access(2) tells)."""
+    import os
+
+    for candidate, what in (
+        (path, "the file"),
+        (path.with_name(path.name + "-wal"), "its -wal file"),
+        (path.with_name(path.name + "-shm"), "its -shm file"),
+    ):
+        if candidate.exists() and not os.access(candidate, os.W_OK):
+            return f"{what} is not writable"
+    if not os.access(path.parent, os.W_OK):
+        return f"its folder {path.parent} is not writable"
+    return ""
 
 
 class Store:
@@ -201,6 +244,12 @@ class Store:
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
+            readonly = _read_only_reason(path)
+            if readonly:
+                raise QostuiError(
+                    f"{path}: the store is read-only ({readonly}); qostui writes the store and its -wal "
+                    "and -shm files beside it: make them writable or use another --db"
+                ) from None
             raise QostuiError(f"{path}: cannot open the store ({exc})") from None
         return conn
 
@@ -282,6 +331,62 @@ class Store:
         if self.retention_days > 0 and time.monotonic() - self._last_prune >= _PRUNE_EVERY_S:
             self.prune()
         return added
+
+    def import_records(self, records: Sequence[Record], *, replace: bool = False) -> ImportCounts:
+        """Insert imported records in one transaction, telling new, identical and conflicting rows apart.
+
+        A record whose unique key (schema.py) is already stored with the same values is `same`; with
+        other values it is a conflict: the stored row is kept (`conflicts`), or with replace=True
+        deleted and the new one inserted under a new rowid (`replaced`), so exporters send it again.
+        """
+        counts = ImportCounts()
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for record in records:
+            kind = _TYPES.get(type(record))
+            if kind is None:
+                raise TypeError(f"Store.import_records: not a record: {record!r}")
+            rows.setdefault(kind, []).append(_TO_ROW[kind](record))
+        if not rows:
+            return counts
+        with self._lock:
+            conn = self._live()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for kind, kind_rows in rows.items():
+                    self._import_kind(conn, kind, kind_rows, replace, counts)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return counts
+
+    @staticmethod
+    def _import_kind(
+        conn: sqlite3.Connection, kind: str, rows: list[tuple[Any, ...]], replace: bool, counts: ImportCounts
+    ) -> None:
+        cols = [c.strip() for c in _COLS[kind].split(",")]
+        key_idx = [cols.index(c) for c in _UNIQUE_KEYS[kind]]
+        where = " AND ".join(f"{cols[i]} = ?" for i in key_idx)
+        table = TABLES[kind]
+        select = f"SELECT {_COLS[kind]} FROM {table} WHERE {where}"
+        delete = f"DELETE FROM {table} WHERE {where}"
+        insert = _INSERT[kind]
+        for row in rows:
+            if conn.execute(insert, row).rowcount == 1:
+                counts.add(kind, "added")
+                continue
+            key = [row[i] for i in key_idx]
+            stored = conn.execute(select, key).fetchone()
+            if stored is None:  # ignored for another reason (a NOT NULL column got NULL): not stored
+                counts.add(kind, "failed")
+            elif tuple(stored) == tuple(row):
+                counts.add(kind, "same")
+            elif replace:
+                conn.execute(delete, key)
+                conn.execute(insert, row)
+                counts.add(kind, "replaced")
+            else:
+                counts.add(kind, "conflicts")
 
     def prune(self, now: float | None = None) -> int:
         """Delete recorded rows older than retention_days (by ts); returns how many. 0 keeps everything.
