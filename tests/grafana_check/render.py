@@ -157,14 +157,16 @@ def dashboard_queries(root: Path) -> list[FluxQuery]:
     for path, dash in dashboards(root):
         variables = variable_values(dash)
 
-        def render(raw: str) -> str:
+        def render(raw: str, variables: dict[str, tuple[list[str], bool]] = variables) -> str:
             return interpolate_macros(interpolate_variables(raw, variables), WINDOW_PERIOD)
 
         for var in (dash.get("templating") or {}).get("list") or []:
             if var.get("type") == "query" and (var.get("datasource") or {}).get("uid") in flux:
                 raw = _target_query(var)
                 if raw is not None:
-                    out.append(FluxQuery(f"{path.name} variable {var['name']}", raw, render(raw), "variable", path))
+                    out.append(
+                        FluxQuery(f"{path.name} variable {var['name']}", raw, render(raw), "variable", path)
+                    )
         for ann in (dash.get("annotations") or {}).get("list") or []:
             if (ann.get("datasource") or {}).get("uid") in flux:
                 raw = _target_query(ann.get("target") or {})
@@ -203,7 +205,9 @@ def alert_queries(root: Path) -> list[FluxQuery]:
                     if item.get("datasourceUid") in flux and isinstance(raw, str):
                         where = f"{path.name} rule {rule.get('uid')} {item.get('refId')}"
                         text = interpolate_macros(raw, ALERT_INTERVAL)
-                        out.append(FluxQuery(where, raw, text, "alert", path, extra={"rule": rule, "item": item}))
+                        out.append(
+                            FluxQuery(where, raw, text, "alert", path, extra={"rule": rule, "item": item})
+                        )
     return out
 
 

@@ -109,7 +109,9 @@ def _panel_module(dirname: str) -> str:
 
 
 def _target_type(datasource_types: set[str | None]) -> str:
-    return _TARGET_BY_DS.get(datasource_types.pop(), "DataQuery") if len(datasource_types) == 1 else "DataQuery"
+    return (
+        _TARGET_BY_DS.get(datasource_types.pop(), "DataQuery") if len(datasource_types) == 1 else "DataQuery"
+    )
 
 
 def dashboard_source(dashboard: dict[str, Any]) -> tuple[str, list[tuple[int, int, str]]]:
@@ -125,7 +127,9 @@ def dashboard_source(dashboard: dict[str, Any]) -> tuple[str, list[tuple[int, in
         kind = panel.get("type")
         what = f"panel {panel.get('title')!r} ({kind})"
         if kind == "row":
-            parts.append((what, "Json<Omit<RowPanel, 'panels'>>", {k: v for k, v in panel.items() if k != "panels"}))
+            parts.append(
+                (what, "Json<Omit<RowPanel, 'panels'>>", {k: v for k, v in panel.items() if k != "panels"})
+            )
             continue
         if kind not in PANEL_TYPE_DIRS:
             parts.append((f"{what}: no @grafana/schema types for this panel type", "never", panel))
@@ -133,7 +137,9 @@ def dashboard_source(dashboard: dict[str, Any]) -> tuple[str, list[tuple[int, in
         alias = "p_" + PANEL_TYPE_DIRS[kind]
         imports[alias] = _panel_module(PANEL_TYPE_DIRS[kind])
         default_ds = panel.get("datasource") or {}
-        target = _target_type({(t.get("datasource") or default_ds).get("type") for t in panel.get("targets") or []})
+        target = _target_type(
+            {(t.get("datasource") or default_ds).get("type") for t in panel.get("targets") or []}
+        )
         parts.append((what, f"TypedPanel<{alias}.Options, {alias}.FieldConfig, {target}>", panel))
     annotations = (dashboard.get("annotations") or {}).get("list") or []
     for ann in annotations:
