@@ -323,3 +323,74 @@ def test_an_unsent_round_gives_the_loss_panel_and_alert_nothing(queries: list[An
         line = encode(failed_round(ts=1.0, target="t", address="", probe="icmp", state=state, error="x"), "h")
         fields = {kv.split("=", 1)[0] for kv in line.split(" ")[1].split(",")}
         assert not fields & loss_fields, (state, line)
+
+
+# --- Names: what qostui's writer produces (was tests/integration/test_dashboard.py) ---------------
+
+
+def test_flux_queries_name_what_the_writer_produces(queries: list[Any]) -> None:
+    from grafana_check.names import flux_problems
+
+    problems = [f"{q.where}: {p}" for q in queries for p in flux_problems(q.raw)]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "complaint"),
+    [
+        ('r._field == "rtt_avg"', "field 'rtt_avg'"),
+        ('r._measurement == "network_metrics"', "unknown measurement"),
+        ('group(columns: ["hostname"])', "'hostname'"),
+        ("r.interface", "r.interface"),
+    ],
+)
+def test_the_name_checker_catches_wrong_names(bad: str, complaint: str) -> None:
+    from grafana_check.names import flux_problems
+
+    good = (
+        "from(bucket: v.defaultBucket) |> range(start: -1h)\n"
+        '  |> filter(fn: (r) => r._measurement == "qos_ping" and r._field == "rtt_avg_ms")\n'
+        '  |> group(columns: ["host", "target"])'
+    )
+    assert flux_problems(good) == []
+    if bad.startswith("r._field"):
+        query = good.replace('r._field == "rtt_avg_ms"', bad)
+    elif bad.startswith("r._measurement"):
+        query = good.replace('r._measurement == "qos_ping"', bad)
+    elif bad.startswith("group"):
+        query = good.replace('group(columns: ["host", "target"])', bad)
+    else:
+        query = good + f'\n  |> filter(fn: (r) => {bad} == "eth0")'
+    assert any(complaint in p for p in flux_problems(query)), flux_problems(query)
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_every_panel_uses_a_provisioned_datasource(path: Path) -> None:
+    _need_yaml()
+    uids = _datasource_uids()
+    dash = json.loads(path.read_text())
+    for panel in dash.get("panels") or []:
+        if panel.get("type") == "row":
+            continue
+        refs = [panel.get("datasource") or {}] + [
+            t.get("datasource") or {} for t in panel.get("targets") or []
+        ]
+        assert all(r.get("uid") in uids for r in refs), (panel.get("title"), refs, uids)
+    for var in (dash.get("templating") or {}).get("list") or []:
+        if var.get("type") == "query":
+            assert (var.get("datasource") or {}).get("uid") in uids, var["name"]
+
+
+def test_the_flux_dashboard_covers_the_issue(queries: list[Any]) -> None:
+    """Latency/jitter/loss per target, MOS, bandwidth rx/tx, forecast overlaid on actual bandwidth,
+    and the alert rules for latency, loss and bandwidth below forecast."""
+    panel_queries = [q for q in queries if q.kind == "panel"]
+    text = "\n".join(q.raw for q in panel_queries)
+    for name in ("rtt_avg_ms", "jitter_ms", "loss_pct", "mos", "rx_mbps", "tx_mbps", "predicted_mbps"):
+        assert f'r._field == "{name}"' in text, name
+    overlay = [q.raw for q in panel_queries if "forecast" in q.panel["title"].lower()]
+    assert any('"qos_bandwidth"' in q for q in overlay) and any('"qos_forecast"' in q for q in overlay)
+    per_target = [q for q in panel_queries if '"qos_ping"' in q.raw and "Recorders" not in q.panel["title"]]
+    assert per_target and all('"target"' in q.raw for q in per_target)  # grouped per target
+    titles = {q.extra["rule"]["title"] for q in queries if q.kind == "alert"}
+    assert {"qostui high latency", "qostui packet loss", "qostui bandwidth below forecast"} <= titles
