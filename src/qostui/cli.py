@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "forecast": "forecast",
     "evaluate": "evaluate",
     "report": "report",
+    "grafana": "grafana",
 }
 
 

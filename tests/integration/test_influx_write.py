@@ -86,6 +86,8 @@ def expected_samples(
             value = getattr(r, key.replace("message", "message"), None)
             if value is None or value == "":
                 continue
+            if key == "loss_pct" and r.state is not ProbeState.OK:  # type: ignore[union-attr]
+                continue  # nothing was sent: no loss to report
             fields[key] = 0.0 if key in STRING_FIELDS else float(value)
         ts_ms = ts_us(r.ts) // 1000  # victoria-metrics truncates to milliseconds
         for key, value in fields.items():

@@ -169,3 +169,21 @@ def test_schema_table_lists_every_tag_and_field_produced() -> None:
     assert seen["qos_ping"][0] == set(MEASUREMENTS["qos_ping"][0])
     assert seen["qos_ping"][1] == set(MEASUREMENTS["qos_ping"][1])
     assert seen["qos_forecast"][1] == set(MEASUREMENTS["qos_forecast"][1])
+
+
+@pytest.mark.parametrize("state", [s for s in ProbeState if s is not ProbeState.OK])
+def test_a_round_that_could_not_be_sent_has_no_loss_field(state: ProbeState) -> None:
+    """No probe left (no_route, unresolved, ...): writing loss_pct=0.0 would show 0% loss for an
+    unreachable target, keep the packet-loss alert quiet and feed zeros to train --from-influx."""
+    from qostui.probes.stats import failed_round
+
+    r = failed_round(ts=TS, target="gw", address="", probe="icmp", state=state, error="no route to host")
+    line = encode(r, "h1")
+    assert "loss_pct" not in line and "rtt_" not in line and "mos=" not in line
+    assert line == (
+        f'qos_ping,host=h1,target=gw,probe=icmp sent=0i,received=0i,state="{state.value}",'
+        f'error="no route to host" 1795800000250000'
+    )
+    # an OK round with every probe lost still reports its 100% loss
+    lost = ping(received=0, loss_pct=100.0, rtt_avg_ms=None, mos=None)
+    assert "loss_pct=100.0" in encode(lost, "h1")

@@ -13,8 +13,10 @@ Schema (the Grafana dashboard and its test depend on these names):
     qos_agent,host=H start=1i,version=".."                               (health-check write at start)
 
 `state` is a string field rather than a tag so a target's series does not split in two when a
-round fails. Fields that are None (no RTT under 100% loss) or not finite are left out; a line
-needs at least one field, and every record type always has one (loss_pct, rx_mbps, ...).
+round fails. Fields that are None (no RTT under 100% loss) or not finite are left out, and so is
+loss_pct of a round that could not be sent (state other than "ok": no_route, unresolved, ...), which
+has no loss to report; a line needs at least one field, and every record type always has one
+(sent/received, rx_mbps, ...).
 """
 
 from __future__ import annotations
@@ -117,8 +119,12 @@ def encode_ping(r: PingRound, host: str) -> str:
                 f"rtt_p50_ms={v[4]!r},rtt_p95_ms={v[5]!r},jitter_ms={v[6]!r},loss_pct={v[7]!r},"
                 f'sent={int(r.sent)}i,received={int(r.received)}i,mos={mos!r},state="ok" {round(r.ts * 1_000_000)}'
             )
+    if r.state is not ProbeState.OK:
+        # Nothing was sent, so there is no loss to report: a 0.0 here would read as a healthy link in
+        # the Packet loss panel, the loss alert and `train --from-influx` (as RTT is left out too).
+        values = values[:-1]
     fields = [
-        f"{n}={float(v)!r}" for n, v in zip(_PING_FLOATS, values, strict=True) if v is not None and v - v == 0
+        f"{n}={float(v)!r}" for n, v in zip(_PING_FLOATS, values, strict=False) if v is not None and v - v == 0
     ]
     fields.append(f"sent={int(r.sent)}i,received={int(r.received)}i")
     if mos is not None and mos - mos == 0:

@@ -11,7 +11,8 @@ Definitions (all in milliseconds):
 
 A round with no reply is OK-state with 100% loss, rtt fields None, jitter None and mos 1.0.
 Non-OK rounds (no route, unresolved, no permission, error) carry no loss statistics: loss_pct is
-0.0, received is 0 and the rtt/jitter/mos fields are None.
+0.0 (a placeholder: the store reads loss only from OK rounds and the line protocol leaves it out),
+received is 0 and the rtt/jitter/mos fields are None.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def failed_round(
     error: str,
     sent: int = 0,
 ) -> PingRound:
-    """A non-OK PingRound: no loss statistics (loss_pct 0, every rtt field None)."""
+    """A non-OK PingRound: no loss statistics (loss_pct 0.0 placeholder, never exported; rtt fields None)."""
     if state is ProbeState.OK:
         raise ValueError("failed_round needs a non-OK state")
     return PingRound(
