@@ -57,6 +57,27 @@ class Pipeline:
             self.add_status(self.influx.status)
             self.add_closer(self.influx.close)
             self.influx.start()
+        # Prometheus /metrics (off unless prometheus.listen is set). Bound here, before probing, so a
+        # port in use is one error line; what was built so far is closed again.
+        self.prometheus = None
+        if config.prometheus.listen:
+            import socket
+
+            from qostui.exporters.prometheus import PrometheusExporter
+
+            influx = self.influx
+            self.prometheus = PrometheusExporter(
+                config.prometheus.listen,
+                host=influx.host if influx is not None else (config.influx.host_tag or socket.gethostname()),
+                influx_backlog=(lambda: float(influx.backlog)) if influx is not None else None,
+            )
+            try:
+                self.prometheus.start()
+            except QostuiError:
+                self.stop()
+                raise
+            self.bus.subscribe("prometheus", self.prometheus.handle)
+            self.add_closer(self.prometheus.close)
 
     def subscribe(self, name: str, handler: Handler, **kwargs: Any) -> None:
         self.bus.subscribe(name, handler, **kwargs)
