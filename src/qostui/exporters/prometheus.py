@@ -271,11 +271,14 @@ class PrometheusExporter:
         host: str,
         influx_backlog: Callable[[], float] | None = None,
         version: str = "",
-        label: str = "prometheus.listen",
+        bind: tuple[str, int] | None = None,
     ) -> None:
+        """`listen` is validated config ("host:port"); `bind` overrides it, port 0 picking a free
+        port (tests and bench/)."""
         self.listen = listen
-        self.label = label
-        self.bind_host, self.bind_port = parse_listen(listen, label) if listen else ("127.0.0.1", 0)
+        self.bind_host, self.bind_port = bind if bind is not None else parse_listen(listen)
+        if bind is not None:
+            self.listen = f"[{bind[0]}]:{bind[1]}" if ":" in bind[0] else f"{bind[0]}:{bind[1]}"
         self.host = host
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
