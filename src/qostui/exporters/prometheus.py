@@ -236,6 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        cpu_started = time.thread_time()
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             body = self.server.exporter.render()
@@ -252,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if status == 200 and path == "/metrics":
+            self.server.exporter.last_scrape_cpu_s = time.thread_time() - cpu_started
 
     def log_message(self, format: str, *args: object) -> None:  # no line per scrape on stderr
         pass
@@ -296,6 +299,7 @@ class PrometheusExporter:
         Gauge("qostui_last_probe_timestamp_seconds", "Time of the newest probe round (Unix time).", h,
               registry=r).labels(host).set_function(lambda: self.table.last_probe_ts)  # fmt: skip
         self._render_s = 0.0
+        self.last_scrape_cpu_s = 0.0  # CPU time of the last GET /metrics: render and send (bench/)
         Gauge("qostui_exporter_render_seconds", "Time the previous GET /metrics took to render.", h,
               registry=r).labels(host).set_function(lambda: self._render_s)  # fmt: skip
         if influx_backlog is not None:
