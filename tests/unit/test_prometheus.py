@@ -210,3 +210,52 @@ def test_cli_flag_error_names_the_flag(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip() == "qostui: error: --prometheus = '1.2.3.4.5:80': '1.2.3.4.5' is not an IP address or hostname"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--prometheus", "9469"], ["--prometheus", "9469", "record"], ["record", "--prometheus", "9469"],
+     ["monitor", "--prometheus", "9469"], ["--record", "--prometheus", "9469"]],
+)  # fmt: skip
+def test_the_flag_reaches_the_config_wherever_it_is_given(argv: list[str]) -> None:
+    from qostui.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--targets", "127.0.0.1", *argv])
+    assert config_from_args(args).prometheus.listen == "9469"
+
+
+def test_the_pipeline_serves_its_rounds_and_stops_serving(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from qostui.config import Config, PrometheusConfig, parse_targets_arg
+    from qostui.pipeline import Pipeline
+    from unit.prometheus_helpers import wait_until
+
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    base = Config()
+    config = base.with_overrides(
+        targets=parse_targets_arg("127.0.0.1"),
+        interval_s=0.2,
+        probe=replace(base.probe, count=2, spacing_ms=10.0, timeout_ms=100.0),
+        store=replace(base.store, path=str(tmp_path / "q.db")),
+        prometheus=PrometheusConfig(listen=f"127.0.0.1:{port}"),
+    )
+    pipeline = Pipeline(config)
+    assert pipeline.prometheus is not None
+    url = pipeline.prometheus.url
+    assert url == f"http://127.0.0.1:{port}/metrics"
+    pipeline.start()
+    try:
+
+        def sent() -> float:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                found = samples(resp.read().decode())
+            return value(found, "qostui_probes_sent_total", target="127.0.0.1") or 0.0
+
+        assert wait_until(lambda: sent() >= 4, 60), "two rounds of 2 probes within 60 s"
+    finally:
+        pipeline.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=5)
