@@ -30,9 +30,10 @@ of 1.19) from 51 us to 11.3 s: a percentile lands within +-9.5% at LAN and WAN s
 should they be used later.
 
 Why not prometheus_client's metric classes for everything: its generate_latest() spends ~15 us
-per sample, so 1000 targets x 80 samples would take over a second per scrape. The per-target and
-per-alert families live in `_TargetTable`, which renders a target's lines once after it changed
-and joins cached text at scrape time. The handful of per-host families are ordinary
+per sample, so 1000 targets x 85 samples would take over a second per scrape. The per-target and
+per-alert families live in `_TargetTable`: each target keeps its lines' "name{labels} " prefixes as
+bytes, renders at a scrape only if it changed since the last one, and most of its histogram lines
+are joins of those prefixes (see _Target). The handful of per-host families are ordinary
 prometheus_client metrics in the exporter's own CollectorRegistry, rendered by generate_latest().
 """
 
@@ -83,6 +84,18 @@ TARGET_FAMILIES: tuple[tuple[str, str, str], ...] = (
 ALERT_FAMILY = ("qostui_alert_level", "gauge", "qostui's alert level per kind and target: 0 ok, 1 warn, 2 crit.")
 
 
+# Per-target one-line families, in the order _Target.heads keeps their "name{labels} " prefixes.
+_SIMPLE_LINES = (
+    "qostui_probes_sent_total", "qostui_probes_received_total", "qostui_rtt_seconds_sum",
+    "qostui_rtt_seconds_count", "qostui_probe_loss_ratio", "qostui_probe_jitter_seconds", "qostui_probe_mos",
+)  # fmt: skip
+_NOTHING: tuple[bytes, ...] = ()
+
+
+def _gauge_line(head: bytes, value: float | None) -> tuple[bytes, ...]:
+    return _NOTHING if value is None else (head, repr(value).encode(), b"\n")
+
+
 def _finite(value: float) -> float | None:
     return value if value - value == 0 else None  # NaN and +-inf are not a measurement
 
@@ -102,8 +115,9 @@ def _header(name: str, kind: str, text: str) -> str:
 class _Target:
     """Counters, RTT histogram and last-round gauges of one (target, address, probe) series."""
 
-    __slots__ = ("address", "buckets", "cache", "hist_head", "hist_template", "jitter_s", "labels", "loss_ratio",
-                 "low", "mos", "probe", "received", "rtt_count", "rtt_sum_s", "sent", "state", "state_text")  # fmt: skip
+    __slots__ = ("address", "buckets", "cache", "heads", "high", "hist_head", "jitter_s", "labels", "loss_ratio", "low",
+                 "mos", "prefixes", "probe", "received", "rtt_count", "rtt_sum_s", "sent", "state",
+                 "state_text")  # fmt: skip
 
     def __init__(self, labels: str, address: str, probe: str) -> None:
         self.labels = labels
@@ -111,7 +125,7 @@ class _Target:
         self.probe = probe
         self.sent = 0
         self.received = 0
-        self.buckets = [0] * (len(_BUCKET_BOUNDS_MS) + 1)  # per bucket, not cumulative; last: +Inf
+        self.buckets = [0] * len(_LE)  # per bucket, not cumulative; the last is +Inf
         self.rtt_sum_s = 0.0
         self.rtt_count = 0
         self.loss_ratio: float | None = None
@@ -119,22 +133,15 @@ class _Target:
         self.mos: float | None = None
         self.state = ""
         self.state_text = b""  # the state-set lines, rebuilt only when the state changes
-        self.cache: tuple[bytes, ...] | None = None  # rendered lines per family; None after a change
-        self.low = len(self.buckets)  # the lowest non-empty bucket: the templates below start there
-        self.hist_head = b""
-        self.hist_template = ""
-        self._histogram_template(len(self.buckets) - 1)
-
-    def _histogram_template(self, low: int) -> None:
-        """Buckets below the lowest RTT seen stay 0 for good: rendered once. The others are one
-        %-template: a single C-level format per scrape instead of 75 f-strings."""
-        lab = self.labels
-        self.hist_head = "".join(f'qostui_rtt_seconds_bucket{{{lab},le="{le}"}} 0\n' for le in _LE[:low]).encode()
-        lab = lab.replace("%", "%%")
-        self.hist_template = "".join(f'qostui_rtt_seconds_bucket{{{lab},le="{le}"}} %d\n' for le in _LE[low:]) + (
-            f"qostui_rtt_seconds_sum{{{lab}}} %r\nqostui_rtt_seconds_count{{{lab}}} %d\n"
-        )
-        self.low = low
+        self.cache: tuple[tuple[bytes, ...], ...] | None = None  # per family, its lines in parts; None: changed
+        # Each bucket line up to its count. Buckets below the lowest RTT seen hold 0 for good (rendered
+        # once, hist_head); those above the highest hold the total, one bytes.join. Only the few
+        # in between are formatted one by one, so a target's 75 lines cost a few joins per scrape.
+        self.prefixes = tuple(f'qostui_rtt_seconds_bucket{{{labels},le="{le}"}} '.encode() for le in _LE)
+        self.heads = tuple(f"{name}{{{labels}}} ".encode() for name in _SIMPLE_LINES)
+        self.low = len(_LE)  # the lowest non-empty bucket (none yet)
+        self.high = -1  # the highest non-empty bucket
+        self.hist_head = b"0\n".join(self.prefixes) + b"0\n"  # all zero
 
     def add(self, r: PingRound) -> None:
         self.sent += r.sent
@@ -146,7 +153,10 @@ class _Target:
                 i = bisect.bisect_left(bounds, rtt)  # le is inclusive: the first bound >= rtt
                 buckets[i] += 1
                 if i < self.low:
-                    self._histogram_template(i)
+                    self.low = i
+                    self.hist_head = b"0\n".join(self.prefixes[:i]) + b"0\n" if i else b""
+                if i > self.high:
+                    self.high = i
                 self.rtt_sum_s += rtt / 1000.0
                 self.rtt_count += 1
         ok = r.state is ProbeState.OK
@@ -162,25 +172,28 @@ class _Target:
         self.mos = _finite(r.mos) if ok and r.mos is not None else None
         self.cache = None
 
-    def render(self) -> tuple[bytes, ...]:
+    def render(self) -> tuple[tuple[bytes, ...], ...]:
         if self.cache is not None:
             return self.cache
-        lab = self.labels
-        hist = self.hist_head + (
-            self.hist_template % (*itertools.accumulate(self.buckets[self.low :]), self.rtt_sum_s, self.rtt_count)
-        ).encode()
-        loss, jitter, mos = self.loss_ratio, self.jitter_s, self.mos
-        gauges = (
-            b"" if loss is None else f"qostui_probe_loss_ratio{{{lab}}} {loss!r}\n".encode(),
-            b"" if jitter is None else f"qostui_probe_jitter_seconds{{{lab}}} {jitter!r}\n".encode(),
-            b"" if mos is None else f"qostui_probe_mos{{{lab}}} {mos!r}\n".encode(),
-        )
+        low, high, prefixes = self.low, self.high, self.prefixes
+        sent, received, rtt_sum, rtt_count, loss, jitter, mos = self.heads
+        sum_count = b"%b%s\n%b%d\n" % (rtt_sum, repr(self.rtt_sum_s).encode(), rtt_count, self.rtt_count)
+        if high < 0:
+            hist: tuple[bytes, ...] = (self.hist_head, sum_count)
+        else:  # parts, not one string: the scrape's single join copies them once
+            counts = itertools.accumulate(self.buckets[low : high + 1])
+            middle = b"".join([b"%b%d\n" % pc for pc in zip(prefixes[low : high + 1], counts, strict=True)])
+            total = b"%d\n" % self.rtt_count
+            tail = total.join(prefixes[high + 1 :]) if high + 1 < len(prefixes) else b""
+            hist = (self.hist_head, middle, tail, total if tail else b"", sum_count)
         self.cache = (
-            f"qostui_probes_sent_total{{{lab}}} {self.sent}\n".encode(),
-            f"qostui_probes_received_total{{{lab}}} {self.received}\n".encode(),
+            (b"%b%d\n" % (sent, self.sent),),
+            (b"%b%d\n" % (received, self.received),),
             hist,
-            *gauges,
-            self.state_text,
+            _gauge_line(loss, self.loss_ratio),
+            _gauge_line(jitter, self.jitter_s),
+            _gauge_line(mos, self.mos),
+            (self.state_text,),
         )
         return self.cache
 
@@ -221,7 +234,8 @@ class _TargetTable:
         parts: list[bytes] = []
         for i, header in enumerate(self._headers):
             parts.append(header)
-            parts.extend(lines[i] for lines in rendered)
+            for lines in rendered:
+                parts.extend(lines[i])
         parts.append(_header(*ALERT_FAMILY).encode())
         parts.extend(alerts)
         return b"".join(parts)
