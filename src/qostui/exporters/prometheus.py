@@ -25,9 +25,9 @@ replies, and no loss ratio for a round that could not be sent (no route, unresol
 not 0% loss. When a target's address changes, its old series are dropped rather than left stale.
 
 RTT buckets are the boundaries of Prometheus' native histograms at schema 2, 2^(k/4) s (a factor
-of 1.19) from 51 us to 11.3 s: a percentile lands within +-9.5% at LAN and WAN scales alike
-(smokeping_prober's doubling buckets only within +-50%), and the layout matches native histograms
-should they be used later.
+of 1.19, rounded to 4 digits) from 51 us to 11.3 s: histogram_quantile() places a percentile in a
+bucket at most 19% wide at LAN and WAN scales alike (smokeping_prober's buckets double: 100%), and
+the layout matches native histograms should they be used later.
 
 Why not prometheus_client's metric classes for everything: its generate_latest() spends ~15 us
 per sample, so 1000 targets x 85 samples would take over a second per scrape. The per-target and
@@ -44,7 +44,6 @@ import contextlib
 import errno
 import html
 import itertools
-import logging
 import math
 import socket
 import threading
@@ -61,8 +60,6 @@ from qostui.alerts import LEVELS
 from qostui.config import parse_listen
 from qostui.errors import ConfigError
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
-
-log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RTT_BUCKETS_S: tuple[float, ...] = tuple(float(f"{2.0 ** (k / 4):.4g}") for k in range(-57, 15))  # 51.3 us .. 11.3 s
