@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qostui.bus import Bus, Handler
 from qostui.collector import BandwidthMeterLike, Collector, PingProberLike
 from qostui.config import Config
 from qostui.errors import QostuiError
+
+if TYPE_CHECKING:
+    from qostui.exporters.prometheus import PrometheusExporter
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class Pipeline:
             self.influx.start()
         # Prometheus /metrics (off unless prometheus.listen is set). Bound here, before probing, so a
         # port in use is one error line; what was built so far is closed again.
-        self.prometheus = None
+        self.prometheus: PrometheusExporter | None = None
         if config.prometheus.listen:
             import socket
 
