@@ -93,6 +93,13 @@ def timed_get(url: str) -> tuple[bytes, float, float]:
     return body, time.perf_counter() - wall0, time.process_time() - cpu0
 
 
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -105,6 +112,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     rng = random.Random(1)
+    rss_before_kb = _rss_kb()
     exporter = PrometheusExporter("", host="bench-host", bind=("127.0.0.1", 0), influx_backlog=lambda: 0.0)
     exporter.start()
     try:
@@ -130,6 +138,7 @@ def main() -> int:
             _, wall, cpu = timed_get(exporter.url)
             cached_wall.append(wall)
             cached_cpu.append(cpu)
+        rss_after_kb = _rss_kb()
     finally:
         exporter.close()
 
@@ -145,6 +154,7 @@ def main() -> int:
         "scrapes": args.scrapes,
         "body_mb": round(len(body) / 1e6, 2),
         "samples": samples,
+        "rss_growth_mb": round((rss_after_kb - rss_before_kb) / 1024, 1),
         "fresh_wall_ms": {"min": min(fresh_wall) * ms, "median": statistics.median(fresh_wall) * ms, "p95": pct(fresh_wall, 0.95) * ms, "max": max(fresh_wall) * ms},
         "fresh_cpu_ms": {"median": statistics.median(fresh_cpu) * ms, "p95": pct(fresh_cpu, 0.95) * ms},
         "fresh_server_cpu_ms": {"median": fresh_cpu_med * ms, "p95": pct(fresh_server_cpu, 0.95) * ms},
@@ -182,6 +192,7 @@ def main() -> int:
             f"CPU median {f['cached_cpu_ms']['median']:.1f} ms"
         )
         print(f"  handling one round of {args.targets} targets: CPU median {f['handle_round_cpu_ms']['median']:.1f} ms")
+        print(f"  process RSS grew {f['rss_growth_mb']} MB (the exporter's state and cached lines, and the bodies this script holds)")
         print(
             f"  share of one core: {f['core_pct_scrape_15s']:.2f}% for scrapes every 15 s; "
             f"{f['core_pct_total_5s_rounds_15s_scrapes']:.2f}% with the 5 s rounds' handling too"
