@@ -12,7 +12,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from qostui.config import Config, check_number, load_config, parse_targets_arg
+from qostui.commands import add_prometheus_argument
+from qostui.config import Config, check_number, load_config, parse_listen, parse_targets_arg
 from qostui.errors import QostuiError
 from qostui.redact import install_log_redaction, redact
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", action="store_true", help="record headless (same as `qostui record`)")
     parser.add_argument("--duration", default=None, help="with --record: stop after this long (30s, 5m, 2h)")
     parser.add_argument("--json", action="store_true", help="with --record: JSON lines instead of status lines")
+    add_prometheus_argument(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"qostui.commands.{module_name}")
@@ -73,6 +75,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         from dataclasses import replace
 
         changes["store"] = replace(cfg.store, path=args.db)
+    if getattr(args, "prometheus", None):
+        from dataclasses import replace
+
+        parse_listen(args.prometheus, "--prometheus")
+        changes["prometheus"] = replace(cfg.prometheus, listen=args.prometheus)
     if changes:
         cfg = cfg.with_overrides(**changes)
     return cfg

@@ -137,6 +137,11 @@ class InfluxConfig:
 
 
 @dataclass(frozen=True)
+class PrometheusConfig:
+    listen: str = ""  # "host:port" or "[v6]:port" serving /metrics; "" = off
+
+
+@dataclass(frozen=True)
 class Config:
     interval_s: float = 5.0
     targets: tuple[TargetConfig, ...] = tuple(TargetConfig(a) for a in DEFAULT_TARGETS)
@@ -147,6 +152,7 @@ class Config:
     ui: UiConfig = UiConfig()
     forecast: ForecastConfig = ForecastConfig()
     influx: InfluxConfig = InfluxConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
     source: str = "<defaults>"  # where it was read from, for messages
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -279,6 +285,7 @@ _SECTIONS: dict[str, type] = {
     "ui": UiConfig,
     "forecast": ForecastConfig,
     "influx": InfluxConfig,
+    "prometheus": PrometheusConfig,
 }
 
 
@@ -518,6 +525,8 @@ def validate(cfg: Config) -> None:
         for key in ("url", "org", "bucket"):
             if not getattr(ix, key):
                 raise ConfigError(f"{where}: 'influx.{key}' is required when influx.enabled = true")
+    if cfg.prometheus.listen:
+        parse_listen(cfg.prometheus.listen, f"{where}: 'prometheus.listen'")
 
 
 _ENV_NAMES: dict[str, tuple[str, ...]] = {
@@ -597,6 +606,37 @@ def parse_targets_arg(text: str, where: str = "--targets") -> tuple[TargetConfig
     for item in items:
         check_address(item, where, item)
     return tuple(TargetConfig(address=a) for a in items)
+
+
+def parse_listen(text: str, label: str = "--prometheus") -> tuple[str, int]:
+    """'127.0.0.1:9469', '[::1]:9469', 'localhost:9469' or a bare port (loopback) -> (host, port).
+
+    `label` names the value in errors: "--prometheus" or "FILE: 'prometheus.listen'".
+    """
+    value = text.strip()
+    expected = "expected host:port, [IPv6]:port or a port"
+    if re.fullmatch(r"[0-9]+", value):
+        host, port_text = "127.0.0.1", value
+    else:
+        match = re.fullmatch(r"\[([^\]]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)", value)
+        if not match:
+            raise ConfigError(f"{label} = {text!r}: {expected}")
+        if match.group(1):
+            host, port_text = match.group(1), match.group(2)
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                raise ConfigError(f"{label} = {text!r}: {host!r} is not an IPv6 address") from None
+        else:
+            host, port_text = match.group(3), match.group(4)
+            try:
+                check_address(host, "", "")
+            except ConfigError:
+                raise ConfigError(f"{label} = {text!r}: {host!r} is not an IP address or hostname") from None
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{label} = {text!r}: the port must be 1..65535")
+    return host, port
 
 
 def parse_duration(text: str, where: str = "--duration") -> float:

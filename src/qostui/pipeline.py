@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qostui.bus import Bus, Handler, Subscription
 from qostui.collector import BandwidthMeterLike, Collector, PingProberLike
 from qostui.config import Config
 from qostui.errors import QostuiError
+
+if TYPE_CHECKING:
+    from qostui.exporters.prometheus import PrometheusExporter
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,27 @@ class Pipeline:
             self.add_status(self.influx.status)
             self.add_closer(self.influx.close)
             self.influx.start()
+        # Prometheus /metrics (off unless prometheus.listen is set). Bound here, before probing, so a
+        # port in use is one error line; what was built so far is closed again.
+        self.prometheus: PrometheusExporter | None = None
+        if config.prometheus.listen:
+            import socket
+
+            from qostui.exporters.prometheus import PrometheusExporter
+
+            influx = self.influx
+            self.prometheus = PrometheusExporter(
+                config.prometheus.listen,
+                host=influx.host if influx is not None else (config.influx.host_tag or socket.gethostname()),
+                influx_backlog=(lambda: float(influx.backlog)) if influx is not None else None,
+            )
+            try:
+                self.prometheus.start()
+            except QostuiError:
+                self.stop()
+                raise
+            self.bus.subscribe("prometheus", self.prometheus.handle)
+            self.add_closer(self.prometheus.close)
 
     def on_failure(self, callback: Callable[[str], Any]) -> None:
         """`callback(message)` (on the dying thread) when a subscriber thread dies."""

@@ -39,7 +39,7 @@ def test_example_file_parses_and_documents_every_key() -> None:
     cfg = load_config(str(EXAMPLE))
     assert cfg.probe.count == Config().probe.count
     text = EXAMPLE.read_text()
-    for section in ("probe", "bandwidth", "store", "thresholds", "ui", "forecast", "influx"):
+    for section in ("probe", "bandwidth", "store", "thresholds", "ui", "forecast", "influx", "prometheus"):
         assert f"[{section}]" in text
         for f in dataclasses.fields(getattr(Config(), section)):
             assert re.search(rf"^{f.name}\s*=", text, re.M), f"config.example.toml lacks {section}.{f.name}"

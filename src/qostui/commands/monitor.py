@@ -6,13 +6,14 @@ import argparse
 import contextlib
 import sys
 
+from qostui.commands import add_prometheus_argument
 from qostui.config import Config
 
 HELP = "open the live monitor (the default): probe, record and show"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_prometheus_argument(parser)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -24,6 +25,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # Open the store before the terminal switches to the full-screen mode, so a bad --db path is
     # one clear error line, not a garbled screen.
     pipeline = Pipeline(config)
+    if pipeline.prometheus is not None:  # also in the scrollback once the monitor has ended
+        print(f"qostui: Prometheus metrics at {pipeline.prometheus.url}", file=sys.stderr)
     app = QostuiApp(config, pipeline=pipeline, exit_process_on_hangup=True)
     try:
         with logs_to_notifications(app):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from qostui.commands import add_prometheus_argument
 from qostui.config import Config, parse_duration
 from qostui.records import Event, PingRound, Record
 
@@ -21,6 +22,7 @@ HELP = "record headless: probe, store, print one status line per round"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", default=None, help="stop after this long (30s, 5m, 2h, 7d)")
     parser.add_argument("--json", action="store_true", default=None, help="print JSON lines instead of status lines")
+    add_prometheus_argument(parser)
 
 
 def format_status(rounds: Sequence[PingRound], extra: str = "") -> str:
@@ -100,6 +102,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         + " (Ctrl-C stops)",
         file=sys.stderr,
     )
+    if pipeline.prometheus is not None:
+        print(f"qostui: Prometheus metrics at {pipeline.prometheus.url}", file=sys.stderr)
     try:
         pipeline.start()
         stop.wait(duration_s)
