@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "forecast": "forecast",
     "evaluate": "evaluate",
     "report": "report",
+    "path": "path",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -136,6 +137,19 @@ class InfluxConfig:
 
 
 @dataclass(frozen=True)
+class PathConfig:
+    enabled: bool = False  # record the hop-by-hop path of every target (qostui record / monitor)
+    interval_s: float = 60.0  # between path rounds of one target
+    max_ttl: int = 30
+    probes_per_hop: int = 10  # passes (one probe per TTL each) per path round
+    spacing_ms: float = 100.0  # between two passes
+    timeout_ms: float = 1000.0  # wait for a hop's reply
+    hysteresis_rounds: int = 2  # path rounds with a new hop sequence before a `route` event
+    resolve_names: bool = False  # reverse DNS of hop addresses in `qostui path` and the path view
+    protocol: str = "icmp"  # icmp (UDP and TCP-SYN modes are not implemented yet)
+
+
+@dataclass(frozen=True)
 class Config:
     interval_s: float = 5.0
     targets: tuple[TargetConfig, ...] = tuple(TargetConfig(a) for a in DEFAULT_TARGETS)
@@ -146,6 +160,7 @@ class Config:
     ui: UiConfig = UiConfig()
     forecast: ForecastConfig = ForecastConfig()
     influx: InfluxConfig = InfluxConfig()
+    path: PathConfig = PathConfig()
     source: str = "<defaults>"  # where it was read from, for messages
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -176,6 +191,7 @@ _SECTIONS: dict[str, type] = {
     "ui": UiConfig,
     "forecast": ForecastConfig,
     "influx": InfluxConfig,
+    "path": PathConfig,
 }
 
 
@@ -373,6 +389,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: 'thresholds.bandwidth_below_forecast_pct' must be between 0 and 100, got {t.bandwidth_below_forecast_pct:g}")
     if not 1 <= t.hysteresis_rounds <= 1000:
         raise ConfigError(f"{where}: 'thresholds.hysteresis_rounds' must be 1..1000, got {t.hysteresis_rounds}")
+    _validate_path(cfg.path, where)
     ix = cfg.influx
     if not 1 <= ix.batch_size <= 1_000_000:
         raise ConfigError(f"{where}: 'influx.batch_size' must be 1..1000000, got {ix.batch_size}")
@@ -388,6 +405,19 @@ def validate(cfg: Config) -> None:
                 raise ConfigError(f"{where}: 'influx.{key}' is required when influx.enabled = true")
         if not re.match(r"^https?://", cfg.influx.url):
             raise ConfigError(f"{where}: 'influx.url' must start with http:// or https://, got {cfg.influx.url!r}")
+
+
+def _validate_path(pc: PathConfig, where: str) -> None:
+    for key, lo, hi in (("interval_s", 1.0, 86400.0), ("spacing_ms", 1.0, 60000.0), ("timeout_ms", 10.0, 60000.0)):
+        value = getattr(pc, key)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ConfigError(f"{where}: 'path.{key}' must be between {lo:g} and {hi:g}, got {value:g}")
+    for key, lo, hi in (("max_ttl", 1, 64), ("probes_per_hop", 1, 1000), ("hysteresis_rounds", 1, 1000)):
+        value = getattr(pc, key)
+        if not lo <= value <= hi:
+            raise ConfigError(f"{where}: 'path.{key}' must be {lo}..{hi}, got {value}")
+    if pc.protocol != "icmp":
+        raise ConfigError(f"{where}: 'path.protocol' must be 'icmp' (the only mode so far), got {pc.protocol!r}")
 
 
 def apply_env(cfg: Config) -> Config:
