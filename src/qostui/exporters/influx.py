@@ -48,7 +48,7 @@ from qostui.records import Forecast, Record
 
 log = logging.getLogger(__name__)
 
-KINDS = ("ping", "bandwidth", "forecast", "event")
+KINDS = ("ping", "bandwidth", "forecast", "event", "path")
 CURSOR_KEY = "influx.cursor.{kind}"
 DESTINATION_KEY = "influx.destination"
 BACKOFF_START_S = 0.5
