@@ -565,6 +565,38 @@ class RoutedChain:
             _in(self.ns["r1"], "ip", "route", "replace", net4, "via", link.v4(2))
             _in(self.ns["r1"], "ip", "-6", "route", "replace", net6, "via", link.v6(2))
 
+    def add_client(self, *, ping_group_range: str = "0 2147483647") -> tuple[str, list[str], list[str]]:
+        """A second host namespace on r1 (its own link), for tests that must not touch the root's
+        sysctls (e.g. net.ipv4.ping_group_range for unprivileged ICMP, set here in the client only).
+
+        Returns (namespace, IPv4 hops, IPv6 hops) as seen from it: r1 answers from its address on
+        the client's link, the later hops as from the root.
+        """
+        role = f"client{sum(r.startswith('client') for r in self.ns) + 1}"
+        ns = self.ns[role] = f"{NS_PREFIX}{os.getpid()}-{next(_ns_counter)}"
+        with _global_lock():
+            run("ip", "netns", "add", ns)
+            index = next((n for n in range(1, 255) if n not in _root_lab_ifaces()), None)
+            if index is None:
+                raise LabError("all 254 lab subnets are in use")
+            link = _Link(index, self.ns["r1"], ns)
+            self.links.append(link)
+            run("ip", "link", "add", f"{IF_PREFIX}{index}", "type", "veth", "peer", "name", f"{IF_PREFIX}{index}r")
+            run("ip", "-n", link.up_ns, "link", "add", link.up_if, "type", "veth",
+                "peer", "name", link.down_if, "netns", ns)
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        _in(ns, "sysctl", "-q", "-w", f"net.ipv4.ping_group_range={ping_group_range}")
+        for side, ifname, end in ((link.up_ns, link.up_if, 1), (ns, link.down_if, 2)):
+            run("ip", "-n", side, "addr", "add", f"{link.v4(end)}/30", "dev", ifname)
+            run("ip", "-n", side, "addr", "add", f"{link.v6(end)}/64", "dev", ifname, "nodad")
+            run("ip", "-n", side, "link", "set", ifname, "up")
+        self._pin(link)
+        run("ip", "-n", ns, "route", "add", "default", "via", link.v4(1))
+        run("ip", "-n", ns, "-6", "route", "add", "default", "via", link.v6(1))
+        hops4 = [link.v4(1), *self.hop_addresses(4)[1:]]
+        hops6 = [link.v6(1), *self.hop_addresses(6)[1:]]
+        return ns, hops4, hops6
+
     def _downstream_if(self, router: str) -> str:
         ns = self.ns[router]
         for link in self.links:

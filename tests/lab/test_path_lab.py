@@ -107,3 +107,40 @@ def test_icmp_rate_limit_at_r1_is_not_forwarding_loss(chain) -> None:
         assert hops[0].verdict == NOT_FORWARDING
         assert loss_from_hop(hops) is None
         assert [h.received for h in hops[1:]] == [40, 40, 40]
+
+
+def _path_in(ns: str, address: str, *, user: str | None) -> subprocess.CompletedProcess[str]:
+    """`qostui path --json` run inside namespace `ns`, as root or (setpriv) as an unprivileged user."""
+    import os
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    drop = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"] if user else []
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *drop, sys.executable, "-m", "qostui", "path", address, "--rounds", "3", "--json"],
+        capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": src, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+
+
+def test_unprivileged_user_finds_the_same_hops_and_without_permission_one_line(chain) -> None:
+    from conftest import need_tool
+
+    need_tool("setpriv")
+    # ping_group_range is set in the client's own namespace only: the machine's stays as it is
+    ns, hops4, hops6 = chain.add_client()
+    for address, expected in ((chain.address, hops4), (chain.address6, hops6)):
+        as_root = _path_in(ns, address, user=None)
+        as_nobody = _path_in(ns, address, user="nobody")
+        for proc, kind in ((as_root, "raw"), (as_nobody, "dgram")):
+            assert proc.returncode == 0, proc.stderr
+            data = json.loads(proc.stdout)
+            assert data["socket"] == kind
+            assert [h["hop_address"] for h in data["hops"]] == expected
+            assert all(h["received"] == 3 for h in data["hops"]) and data["reached"]
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ping_group_range=1 0"], check=True)
+    refused = _path_in(ns, chain.address, user="nobody")
+    assert refused.returncode == 1 and refused.stdout == ""
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qostui: error: ICMP sockets are not allowed"), refused.stderr
+    assert "setcap cap_net_raw" in lines[0] and "ping_group_range" in lines[0] and "root" in lines[0]
