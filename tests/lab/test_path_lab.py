@@ -144,3 +144,11 @@ def test_unprivileged_user_finds_the_same_hops_and_without_permission_one_line(c
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("qostui: error: ICMP sockets are not allowed"), refused.stderr
     assert "setcap cap_net_raw" in lines[0] and "ping_group_range" in lines[0] and "root" in lines[0]
+
+
+def test_no_route_is_one_line(lab: Lab) -> None:
+    for address in (lab.unroutable_address, "fd00:231:ffff::1"):  # the lab's unreachable routes
+        proc = subprocess.run([sys.executable, "-m", "qostui", "path", address, "--rounds", "1"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr == f"qostui: error: cannot send to {address}: No route to host\n"

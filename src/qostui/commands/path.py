@@ -65,14 +65,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from qostui.probes.icmp import IcmpPermissionError
     from qostui.probes.path import PathEngine
     from qostui.probes.pathstats import hops_from_trace
-    from qostui.probes.resolve import Resolver, reverse_name
+    from qostui.probes.resolve import resolve_once, reverse_name
 
     pc = config.path
     rounds = pc.probes_per_hop if args.rounds is None else args.rounds
     if not 1 <= rounds <= 100_000:
         raise ConfigError(f"--rounds: expected 1..100000, got {rounds}")
     check_address(args.target, "qostui path", "TARGET")
-    res = Resolver(config.probe.resolve_retry_s).resolve(args.target)
+    res = resolve_once(args.target)
     if not res.ok:
         raise QostuiError(res.error)
     engine = PathEngine()
@@ -87,6 +87,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     finally:
         engine.close()
     hops = hops_from_trace(trace, args.target, started)
+    if not hops and trace.error:
+        raise QostuiError(trace.error)
     if args.json:
         print(json.dumps({
             "target": args.target, "address": res.address, "rounds": rounds, "socket": trace.kind,

@@ -78,6 +78,7 @@ class PathTrace:
     dest_hop: int | None = None  # smallest TTL the target answered
     passes: int = 0
     kind: str = ""  # socket kind used: "raw" | "dgram"
+    error: str = ""  # the first send failure (no route, ...), "" when every probe went out
 
     def add(self, ttl: int, sample: Sample) -> None:
         self.samples.setdefault(ttl, []).append(sample)
@@ -345,6 +346,8 @@ class PathEngine:
                 if not fs.raw and exc.errno in NO_ROUTE_ERRNOS and read_errqueue():
                     continue
                 if exc.errno in (*NO_ROUTE_ERRNOS, errno.EACCES, errno.EPERM, errno.EINVAL):
+                    if not trace.error:
+                        trace.error = f"cannot send to {trace.address}: {exc.strerror or exc}"
                     trace.add(ttl, Sample(p, "", None))
                     finish(probe)
                     return

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Resolution", "Resolver", "reverse_name"]
+__all__ = ["Resolution", "Resolver", "resolve_once", "reverse_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +116,8 @@ def reverse_name(address: str) -> str:
         return socket.gethostbyaddr(address)[0]
     except (OSError, UnicodeError):
         return ""
+
+
+def resolve_once(name: str) -> Resolution:
+    """One lookup without the cache or its warning (one-shot commands report the error themselves)."""
+    return literal(name) or _getaddrinfo(name)
