@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -152,3 +153,52 @@ def test_no_route_is_one_line(lab: Lab) -> None:
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1 and proc.stdout == ""
         assert proc.stderr == f"qostui: error: cannot send to {address}: No route to host\n"
+
+
+def _v6_checksum(src: str, dst: str, message: bytes) -> int:
+    """ICMPv6 checksum over the pseudo-header (what the kernel fills in for us)."""
+    from qostui.probes.icmp import checksum
+
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+              + len(message).to_bytes(4, "big") + b"\x00\x00\x00\x3a")
+    value = checksum(pseudo + message[:2] + b"\x00\x00" + message[4:])
+    return int.from_bytes(value.to_bytes(2, "little"), "big")  # checksum() is in machine order
+
+
+def test_flow_identity_is_constant_on_the_wire(chain) -> None:
+    """Paris traceroute: r1 counts the echo requests it forwards by identifier and checksum; every
+    probe of every TTL and pass carries the same pair."""
+    from lab.netlab import _in
+    from qostui.probes.path import _MAGIC, echo_packet
+
+    engine = PathEngine()
+    try:
+        engine.trace(chain.address, socket.AF_INET, passes=1, max_ttl=6)  # opens the sockets
+        engine.trace(chain.address6, socket.AF_INET6, passes=1, max_ttl=6)
+        ident = engine._ident
+        pad = bytes((0x40 + x) & 0xFF for x in range(56 - 2 - len(_MAGIC)))
+        pkt = echo_packet(8, ident, 1, pad, with_checksum=True)
+        ck4 = int.from_bytes(pkt[2:4], "big")
+        pkt6 = echo_packet(128, ident, 1, pad, with_checksum=False)
+        ck6 = _v6_checksum(chain.links[0].v6(1), chain.address6, pkt6)
+        rules = (
+            "flush chain inet qostui_path forward\n"
+            f"add rule inet qostui_path forward icmp type echo-request icmp id {ident} icmp checksum {ck4} counter\n"
+            "add rule inet qostui_path forward icmp type echo-request counter\n"
+            f"add rule inet qostui_path forward icmpv6 type echo-request icmpv6 id {ident} "
+            f"icmpv6 checksum {ck6} counter\n"
+            "add rule inet qostui_path forward icmpv6 type echo-request counter\n"
+        )
+        _in(chain.ns["r1"], "nft", "-f", "-", input_text=rules)
+        t4 = engine.trace(chain.address, socket.AF_INET, passes=20, gap_ms=10, max_ttl=6)
+        t6 = engine.trace(chain.address6, socket.AF_INET6, passes=20, gap_ms=10, max_ttl=6)
+    finally:
+        engine.close()
+    out = _in(chain.ns["r1"], "nft", "list", "chain", "inet", "qostui_path", "forward")
+    counts = [int(n) for n in re.findall(r"counter packets (\d+)", out)]
+    assert len(counts) == 4, out
+    same4, all4, same6, all6 = counts
+    # r1 forwards every probe with TTL >= 2: 3 per pass once the destination (hop 4) is known
+    for trace, same, total in ((t4, same4, all4), (t6, same6, all6)):
+        forwarded = sum(1 for ttl, got in trace.samples.items() if ttl >= 2 for _ in got)
+        assert same == forwarded and total == same, (same, total, forwarded)
