@@ -6,8 +6,8 @@ TTL runs out there with time-exceeded (ICMP type 11, ICMPv6 type 3) quoting our 
 header and the first bytes of the echo request; the probe is found by the (identifier, sequence)
 and destination in that quote. The target answers with an echo reply; the smallest TTL it
 answered is the destination hop, and later passes stop there (limit = that hop). If a router
-answers at the destination hop (the path got longer) or no echo reply arrived in a pass, the next
-pass goes to max_ttl again.
+answers at or beyond the destination hop (the path got longer), the next pass goes to max_ttl
+again.
 
 Flow identity (Paris traceroute): load balancers hash on the ICMP identifier and checksum, so both
 stay constant across TTLs and passes: the identifier is fixed per engine and two payload bytes
@@ -155,8 +155,6 @@ class PathEngine:
         pending: dict[int, _Probe] = {}  # seq -> probe (the identifier is constant)
         expiry: deque[tuple[int, int, _Probe]] = deque()
         outstanding = [0] * passes  # probes of each pass not yet answered or expired
-        sent_limit = [0] * passes
-        reached_in_pass = [False] * passes
         done_passes = 0
         self._drain(fs)
         fs.grow_rcvbuf(max_ttl * passes * 2048)
@@ -183,7 +181,6 @@ class PathEngine:
             else:
                 trace.add(probe.ttl, Sample(probe.pass_index, responder, rtt / 1e6, reached))
                 if reached:
-                    reached_in_pass[probe.pass_index] = True
                     if trace.dest_hop is None or probe.ttl < trace.dest_hop:
                         trace.dest_hop = probe.ttl
                 elif trace.dest_hop is not None and probe.ttl >= trace.dest_hop:
@@ -294,9 +291,7 @@ class PathEngine:
                 now = time.monotonic_ns()
                 if sent_count < passes and now >= t0 + sent_count * gap_ns and not (should_stop and should_stop()):
                     p = sent_count
-                    prev_ok = p == 0 or reached_in_pass[p - 1] or trace.dest_hop is not None
-                    limit = trace.dest_hop if (trace.dest_hop is not None and prev_ok) else max_ttl
-                    sent_limit[p] = limit
+                    limit = trace.dest_hop if trace.dest_hop is not None else max_ttl
                     outstanding[p] = limit
                     sent_count += 1
                     for ttl in range(1, limit + 1):
