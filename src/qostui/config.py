@@ -29,6 +29,7 @@ __all__ = ["Config", "ConfigError", "load_config"]
 
 DEFAULT_TARGETS = ("8.8.8.8", "1.1.1.1", "150.171.27.11")
 PROBE_METHODS = ("icmp", "tcp", "auto")
+PATH_PROTOCOLS = ("icmp", "udp")
 
 
 def data_dir() -> Path:
@@ -146,7 +147,7 @@ class PathConfig:
     timeout_ms: float = 1000.0  # wait for a hop's reply
     hysteresis_rounds: int = 2  # path rounds with a new hop sequence before a `route` event
     resolve_names: bool = False  # reverse DNS of hop addresses in `qostui path` and the path view
-    protocol: str = "icmp"  # icmp (UDP and TCP-SYN modes are not implemented yet)
+    protocol: str = "icmp"  # icmp (echo requests) | udp (datagrams to port 33434); TCP-SYN not built
 
 
 @dataclass(frozen=True)
@@ -416,8 +417,8 @@ def _validate_path(pc: PathConfig, where: str) -> None:
         value = getattr(pc, key)
         if not lo <= value <= hi:
             raise ConfigError(f"{where}: 'path.{key}' must be {lo}..{hi}, got {value}")
-    if pc.protocol != "icmp":
-        raise ConfigError(f"{where}: 'path.protocol' must be 'icmp' (the only mode so far), got {pc.protocol!r}")
+    if pc.protocol not in PATH_PROTOCOLS:
+        raise ConfigError(f"{where}: 'path.protocol' must be 'icmp' or 'udp' (TCP-SYN is not built), got {pc.protocol!r}")
 
 
 def apply_env(cfg: Config) -> Config:

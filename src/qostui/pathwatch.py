@@ -73,10 +73,10 @@ class PathWatcher:
 
     def _loop(self) -> None:
         from qostui.probes.icmp import IcmpPermissionError
-        from qostui.probes.path import PathEngine
+        from qostui.probes.path import path_engine
         from qostui.probes.resolve import Resolver
 
-        engine = PathEngine()
+        engine = path_engine(self.config.path.protocol)
         resolver = Resolver(self.config.probe.resolve_retry_s)
         interval = self.config.path.interval_s
         start = time.monotonic()

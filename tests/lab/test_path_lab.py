@@ -202,3 +202,31 @@ def test_flow_identity_is_constant_on_the_wire(chain) -> None:
     for trace, same, total in ((t4, same4, all4), (t6, same6, all6)):
         forwarded = sum(1 for ttl, got in trace.samples.items() if ttl >= 2 for _ in got)
         assert same == forwarded and total == same, (same, total, forwarded)
+
+
+@pytest.mark.parametrize("mode", ["raw", "dgram"])
+def test_udp_mode_finds_the_same_hops(chain, mode: str) -> None:
+    from qostui.probes.path_udp import UdpPathEngine
+
+    engine = UdpPathEngine(mode)
+    try:
+        for family, address, af in ((4, chain.address, socket.AF_INET), (6, chain.address6, socket.AF_INET6)):
+            trace = engine.trace(address, af, passes=3, gap_ms=20, timeout_ms=2000, max_ttl=8)
+            hops = hops_from_trace(trace, address, 0.0)
+            assert trace.kind == mode
+            assert [h.hop_address for h in hops] == chain.hop_addresses(family)
+            assert hops[-1].reached and all(h.received == 3 for h in hops)
+        chain.drop_forwarded(20)
+        trace = engine.trace(chain.address, socket.AF_INET, passes=100, gap_ms=20, timeout_ms=2000, max_ttl=8)
+    finally:
+        engine.close()
+    hops = hops_from_trace(trace, chain.address, 0.0)
+    assert loss_from_hop(hops) == 3 and hops[1].received == 100
+
+
+def test_path_command_udp(chain) -> None:
+    out = subprocess.run([sys.executable, "-m", "qostui", "path", chain.address6, "--rounds", "2", "--protocol", "udp",
+                          "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["protocol"] == "udp" and [h["hop_address"] for h in data["hops"]] == chain.hop_addresses(6)

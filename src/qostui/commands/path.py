@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
                         help="probes per hop (default path.probes_per_hop)")
     parser.add_argument("--json", action="store_true", default=None, help="print JSON instead of the table")
+    parser.add_argument("--protocol", choices=("icmp", "udp"), default=None, help="probe kind (default path.protocol)")
 
 
 def _ms(value: float | None) -> str:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from dataclasses import asdict
 
     from qostui.probes.icmp import IcmpPermissionError
-    from qostui.probes.path import PathEngine
+    from qostui.probes.path import path_engine
     from qostui.probes.pathstats import hops_from_trace
     from qostui.probes.resolve import resolve_once, reverse_name
 
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     res = resolve_once(args.target)
     if not res.ok:
         raise QostuiError(res.error)
-    engine = PathEngine()
+    protocol = args.protocol or pc.protocol
+    engine = path_engine(protocol)
     started = time.time()
     try:
         trace = engine.trace(res.address, res.family, passes=rounds, gap_ms=pc.spacing_ms,
@@ -91,14 +93,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise QostuiError(trace.error)
     if args.json:
         print(json.dumps({
-            "target": args.target, "address": res.address, "rounds": rounds, "socket": trace.kind,
+            "target": args.target, "address": res.address, "rounds": rounds, "protocol": protocol,
+            "socket": trace.kind,
             "reached": bool(hops and hops[-1].reached), "verdict": path_verdict(hops),
             "hops": [asdict(h) for h in hops],
         }))
     else:
         names = {h.hop_address: reverse_name(h.hop_address) for h in hops} if pc.resolve_names else None
         header = (f"qostui path {args.target} ({res.address}): {len(hops)} hop(s), {rounds} probe(s) per hop, "
-                  f"icmp {trace.kind} socket, {time.time() - started:.1f}s")
+                  f"{protocol} ({trace.kind} socket), {time.time() - started:.1f}s")
         print(format_report(hops, names, header))
         reached = "" if hops and hops[-1].reached else " (destination not reached)"
         print(f"verdict: {path_verdict(hops)}{reached}")

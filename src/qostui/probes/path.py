@@ -48,7 +48,7 @@ from qostui.probes.icmp import (
     checksum,
 )
 
-__all__ = ["PathEngine", "PathTrace", "Sample", "echo_packet"]
+__all__ = ["PathEngine", "PathTrace", "Sample", "echo_packet", "path_engine"]
 
 V4_TIME_EXCEEDED, V6_TIME_EXCEEDED = 11, 3
 _IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
@@ -369,6 +369,15 @@ class PathEngine:
                     fs.sock.recvmsg(65536, _ANC_SPACE, MSG_ERRQUEUE)
                 except OSError:
                     break
+
+
+def path_engine(protocol: str = "icmp", mode: str = "auto") -> PathEngine:
+    """The engine for `path.protocol`: ICMP echo (PathEngine) or UDP (UdpPathEngine, same interface)."""
+    if protocol == "udp":
+        from qostui.probes.path_udp import UdpPathEngine
+
+        return UdpPathEngine(mode)  # type: ignore[return-value]
+    return PathEngine(mode)
 
 
 def echo_packet(icmp_type: int, ident: int, seq: int, pad: bytes, *, with_checksum: bool) -> bytes:

@@ -132,7 +132,7 @@ class PathScreen(Screen[None]):
     def _trace_live(self) -> None:
         from qostui.alerts import RouteTracker
         from qostui.probes.icmp import IcmpPermissionError
-        from qostui.probes.path import PathEngine
+        from qostui.probes.path import path_engine
         from qostui.probes.pathstats import hops_from_trace, path_signature
         from qostui.probes.resolve import Resolver, reverse_name
 
@@ -146,7 +146,7 @@ class PathScreen(Screen[None]):
         tracker = RouteTracker(pc.hysteresis_rounds)
         for old in self.rounds:  # continue from the stored path, not from nothing
             tracker.observe(self.target, path_signature(old), old[0].ts if old else 0.0)
-        engine = PathEngine()
+        engine = path_engine(pc.protocol)
         try:
             while not self._stop.is_set():
                 ts = time.time()
