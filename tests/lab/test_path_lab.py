@@ -110,7 +110,7 @@ def test_icmp_rate_limit_at_r1_is_not_forwarding_loss(chain) -> None:
         assert [h.received for h in hops[1:]] == [40, 40, 40]
 
 
-def _path_in(ns: str, address: str, *, user: str | None) -> subprocess.CompletedProcess[str]:
+def _path_in(ns: str, address: str, *, user: str | None, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """`qostui path --json` run inside namespace `ns`, as root or (setpriv) as an unprivileged user."""
     import os
     from pathlib import Path
@@ -118,7 +118,8 @@ def _path_in(ns: str, address: str, *, user: str | None) -> subprocess.Completed
     src = str(Path(__file__).resolve().parents[2] / "src")
     drop = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"] if user else []
     return subprocess.run(
-        ["ip", "netns", "exec", ns, *drop, sys.executable, "-m", "qostui", "path", address, "--rounds", "3", "--json"],
+        ["ip", "netns", "exec", ns, *drop, sys.executable, "-m", "qostui", "path", address, "--rounds", "3", "--json",
+         *extra],
         capture_output=True, text=True, timeout=60,
         env={"PYTHONPATH": src, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
     )
@@ -145,6 +146,13 @@ def test_unprivileged_user_finds_the_same_hops_and_without_permission_one_line(c
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("qostui: error: ICMP sockets are not allowed"), refused.stderr
     assert "setcap cap_net_raw" in lines[0] and "ping_group_range" in lines[0] and "root" in lines[0]
+    # UDP needs no ICMP socket at all: the same user still finds the path through the error queue
+    for address, expected in ((chain.address, hops4), (chain.address6, hops6)):
+        udp = _path_in(ns, address, user="nobody", extra=("--protocol", "udp"))
+        assert udp.returncode == 0, udp.stderr
+        data = json.loads(udp.stdout)
+        assert (data["protocol"], data["socket"]) == ("udp", "dgram")
+        assert [h["hop_address"] for h in data["hops"]] == expected
 
 
 def test_no_route_is_one_line(lab: Lab) -> None:
