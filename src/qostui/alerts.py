@@ -232,3 +232,39 @@ def make_subscriber(
             publish(events)
 
     return handler
+
+
+class RouteTracker:
+    """Route changes: a `route` Event when a target's hop sequence differs for `hysteresis_rounds`.
+
+    A path round gives the signature (main responding address per hop, "*" = no reply). "*"
+    matches any address, so a hop that skips its replies for a round is not a new path. The first
+    round of a target sets its path without an event.
+    """
+
+    def __init__(self, hysteresis_rounds: int) -> None:
+        self.rounds = hysteresis_rounds
+        self._current: dict[str, tuple[str, ...]] = {}
+        self._candidate: dict[str, tuple[tuple[str, ...], int]] = {}
+
+    @staticmethod
+    def same(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+        return len(a) == len(b) and all(x == y or "*" in (x, y) for x, y in zip(a, b, strict=True))
+
+    def observe(self, target: str, signature: tuple[str, ...], ts: float) -> Event | None:
+        current = self._current.get(target)
+        if current is None:
+            self._current[target] = signature
+            return None
+        if self.same(signature, current):
+            self._candidate.pop(target, None)
+            return None
+        seen, count = self._candidate.get(target, (signature, 0))
+        count = count + 1 if self.same(signature, seen) else 1
+        if count < self.rounds:
+            self._candidate[target] = (signature, count)
+            return None
+        self._candidate.pop(target, None)
+        self._current[target] = signature
+        return Event(ts, "route", target, "warn",
+                     f"path changed after {count} round(s): {' > '.join(current)} -> {' > '.join(signature)}")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "report": "report",
     "grafana": "grafana",
+    "path": "path",
 }
 
 

@@ -29,6 +29,7 @@ __all__ = ["Config", "ConfigError", "load_config"]
 
 DEFAULT_TARGETS = ("8.8.8.8", "1.1.1.1", "150.171.27.11")
 PROBE_METHODS = ("icmp", "tcp", "auto")
+PATH_PROTOCOLS = ("icmp", "udp")
 
 
 def data_dir() -> Path:
@@ -142,6 +143,19 @@ class PrometheusConfig:
 
 
 @dataclass(frozen=True)
+class PathConfig:
+    enabled: bool = False  # record the hop-by-hop path of every target (qostui record / monitor)
+    interval_s: float = 60.0  # between path rounds of one target
+    max_ttl: int = 30
+    probes_per_hop: int = 10  # passes (one probe per TTL each) per path round
+    spacing_ms: float = 100.0  # between two passes
+    timeout_ms: float = 1000.0  # wait for a hop's reply
+    hysteresis_rounds: int = 2  # path rounds with a new hop sequence before a `route` event
+    resolve_names: bool = False  # reverse DNS of hop addresses in `qostui path` and the path view
+    protocol: str = "icmp"  # icmp (echo requests) | udp (datagrams to port 33434); TCP-SYN not built
+
+
+@dataclass(frozen=True)
 class Config:
     interval_s: float = 5.0
     targets: tuple[TargetConfig, ...] = tuple(TargetConfig(a) for a in DEFAULT_TARGETS)
@@ -153,6 +167,7 @@ class Config:
     forecast: ForecastConfig = ForecastConfig()
     influx: InfluxConfig = InfluxConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
+    path: PathConfig = PathConfig()
     source: str = "<defaults>"  # where it was read from, for messages
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -245,6 +260,12 @@ RANGES: dict[str, Range] = {
     "influx.flush_interval_ms": Range(10, 3_600_000),
     "influx.backlog_max_points": Range(1, 1_000_000_000),
     "influx.timeout_ms": Range(100, 600_000),
+    "path.interval_s": Range(1, 86400),
+    "path.max_ttl": Range(1, 64),
+    "path.probes_per_hop": Range(1, 1000),
+    "path.spacing_ms": Range(1, 60_000),
+    "path.timeout_ms": Range(10, 60_000),
+    "path.hysteresis_rounds": Range(1, 1000),
 }
 
 
@@ -286,6 +307,7 @@ _SECTIONS: dict[str, type] = {
     "forecast": ForecastConfig,
     "influx": InfluxConfig,
     "prometheus": PrometheusConfig,
+    "path": PathConfig,
 }
 
 
@@ -511,6 +533,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: thresholds need 0 <= loss_warn_pct <= loss_crit_pct <= 100")
     if not 0 <= t.mos_crit <= t.mos_warn <= 5:
         raise ConfigError(f"{where}: thresholds need 0 <= mos_crit <= mos_warn <= 5")
+    _validate_path(cfg.path, where)
     ix = cfg.influx
     if ix.backlog_max_points < ix.batch_size:
         raise ConfigError(f"{where}: 'influx.backlog_max_points' must be at least influx.batch_size ({ix.batch_size}), got {ix.backlog_max_points}")
@@ -535,6 +558,12 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
     "bucket": ("QOSTUI_INFLUX_BUCKET", "INFLUXDB_BUCKET"),
     "token": ("QOSTUI_INFLUX_TOKEN", "INFLUXDB_TOKEN"),
 }
+
+
+def _validate_path(pc: PathConfig, where: str) -> None:
+    # the numbers are checked with every other number (RANGES)
+    if pc.protocol not in PATH_PROTOCOLS:
+        raise ConfigError(f"{where}: 'path.protocol' must be 'icmp' or 'udp' (TCP-SYN is not built), got {pc.protocol!r}")
 
 
 def apply_env(cfg: Config) -> Config:

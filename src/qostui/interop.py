@@ -44,7 +44,7 @@ from typing import Any, TextIO
 
 from qostui.config import MAX_NAME
 from qostui.errors import QostuiError
-from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
+from qostui.records import BandwidthSample, Event, Forecast, PathHop, PingRound, ProbeState, Record
 
 STEP_EPOCH = 1735689600.0  # 2025-01-01T00:00:00Z: t0 for files that only number their steps
 IMPORT_PROBE = "import"
@@ -55,6 +55,7 @@ KIND_OF: dict[type, str] = {
     BandwidthSample: "bandwidth",
     Forecast: "forecast",
     Event: "event",
+    PathHop: "path",
 }
 CLASS_OF: dict[str, type] = {kind: cls for cls, kind in KIND_OF.items()}
 KIND_NAMES: tuple[str, ...] = tuple(CLASS_OF)
@@ -230,10 +231,12 @@ def _fail(path: Path | str, line: int, expected: str, got: object) -> QostuiErro
 _FIELDS: dict[str, tuple[str, ...]] = {k: tuple(f.name for f in fields(cls)) for k, cls in CLASS_OF.items()}
 _PING_OPTIONAL_FLOATS = tuple(f.name for f in fields(PingRound) if f.default is None)
 _FORECAST_BOUNDS = tuple(f.name for f in fields(Forecast) if f.default is None)
-_OPTIONAL_FLOATS = {*_PING_OPTIONAL_FLOATS, *_FORECAST_BOUNDS}
-_INTS = {"sent", "received", "step"}
+_PATH_OPTIONAL_FLOATS = tuple(f.name for f in fields(PathHop) if f.default is None)
+_OPTIONAL_FLOATS = {*_PING_OPTIONAL_FLOATS, *_FORECAST_BOUNDS, *_PATH_OPTIONAL_FLOATS}
+_INTS = {"sent", "received", "step", "hop"}
 _STATE_VALUES = {st.value: st for st in ProbeState}
-_STRS = {"target", "address", "probe", "error", "interface", "model", "kind", "level", "message"}
+_STRS = {"target", "address", "probe", "error", "interface", "model", "kind", "level", "message", "hop_address",
+         "verdict"}
 # Fields a row may leave out (everything else is required)
 _DEFAULTS: dict[str, dict[str, Any]] = {
     k: {f.name: f.default for f in fields(cls) if f.default is not MISSING} for k, cls in CLASS_OF.items()
@@ -269,6 +272,18 @@ def _convert(kind: str, name: str, value: Any) -> Any:
         raise TypeError("a list of numbers")
     if name in _STRS:
         return "" if value is None else str(value)
+    if name == "addresses":  # a path hop's responders: 'a;b' in CSV, a list in JSON
+        if isinstance(value, str):
+            return tuple(part for part in value.split(";") if part.strip())
+        if isinstance(value, list):
+            return tuple(str(v) for v in value)
+        raise TypeError("a list of addresses")
+    if name == "reached":
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in ("true", "1", "false", "0", ""):
+            return str(value).strip().lower() in ("true", "1")
+        raise ValueError("one of true, false")
     if name in _INTS:
         if isinstance(value, str):
             value = value.strip()
@@ -347,7 +362,7 @@ def _csv_cell(value: Any) -> str:
         # shortest exact form: round-trips bit for bit; a non-finite value (an old store) is missing
         return repr(value) if math.isfinite(value) else ""
     if isinstance(value, tuple):
-        return format_rtts(value)
+        return ";".join(value) if value and isinstance(value[0], str) else format_rtts(value)
     return str(value)
 
 

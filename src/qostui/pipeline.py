@@ -55,6 +55,11 @@ class Pipeline:
         self._closers: list[Callable[[], Any]] = []
         self._status: list[Callable[[], str]] = [self.writer.status]
         self.collector = Collector(config, self.bus, prober=prober, meter=meter)
+        self.path = None  # hop-by-hop path rounds, when [path] enabled
+        if config.path.enabled:
+            from qostui.pathwatch import PathWatcher
+
+            self.path = PathWatcher(config, self.bus, paused=lambda: self.collector.paused)
         self._started = False
         # Alerts, always on: their Events go back on the bus to reach the store, UI and exporters.
         from qostui.alerts import AlertEngine, make_subscriber
@@ -149,10 +154,14 @@ class Pipeline:
 
     def start(self) -> None:
         self.collector.start()
+        if self.path is not None:
+            self.path.start()
         self._started = True
 
     def stop(self) -> None:
         """Stop probing, deliver everything queued to every subscriber, close the store."""
+        if self.path is not None:
+            self.path.stop()
         if self._started:
             self.collector.stop()
         else:

@@ -82,4 +82,34 @@ class Event:
     message: str
 
 
-Record = PingRound | BandwidthSample | Forecast | Event
+@dataclass(frozen=True, slots=True)
+class PathHop:
+    """One hop of the path to a target over one path round (`sent` probes with this TTL).
+
+    `hop_address` is the address that answered most often ("" when none did), `addresses` every
+    one that answered (several on load-balanced paths). RTTs over the received probes; jitter is
+    the mean absolute difference of consecutive RTTs. `verdict`: "" (no loss or no reply at all),
+    "not forwarding loss" (this hop drops or rate-limits its own replies; later hops lose nothing)
+    or "loss from hop k" (loss that starts at hop k and continues to the destination).
+    """
+
+    ts: float
+    target: str  # the configured name
+    address: str  # the target's address traced
+    hop: int  # 1-based TTL / hop limit
+    hop_address: str
+    addresses: tuple[str, ...]
+    sent: int
+    received: int
+    loss_pct: float
+    rtt_last_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_best_ms: float | None = None
+    rtt_worst_ms: float | None = None
+    rtt_stdev_ms: float | None = None
+    jitter_ms: float | None = None
+    reached: bool = False  # this hop is the target (its echo reply, not time-exceeded)
+    verdict: str = ""
+
+
+Record = PingRound | BandwidthSample | Forecast | Event | PathHop

@@ -6,6 +6,8 @@
         l.set_loss(30)
         b = lab.add_host("bw", rate_mbit=50)       # tbf-limited veth and an iperf3 server
         h.address, h.root_ifname, lab.unroutable_address
+        c = lab.add_chain(alternate=True)          # routed: host -> r1 -> r2 -> r3 -> destination
+        c.hop_addresses(6), c.drop_forwarded(20), c.rate_limit_icmp("r1"), c.use_alternate()
 
 Each host is a namespace `qostui-<pid>-<n>` joined to the root namespace by a veth pair: the root
 side `qlab<N>` has 10.231.N.1/30, the host side 10.231.N.2/30. While any lab is up the root
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from qostui.records import PingRound
 
 LAB_NET = "10.231.0.0/16"
+LAB_NET6 = "fd00:231::/32"  # the routed chain's IPv6 (ULA); unreachable from the root like LAB_NET
 UNROUTABLE_ADDRESS = "10.231.255.1"  # never given to a host: it hits the unreachable route
 NS_PREFIX = "qostui-"
 IF_PREFIX = "qlab"
@@ -151,6 +154,10 @@ def _global_lock() -> Iterator[None]:
 
 def _unreachable_route_present() -> bool:
     return bool(run("ip", "route", "show", "type", "unreachable", LAB_NET, check=False).strip())
+
+
+def _unreachable_route6_present() -> bool:
+    return bool(run("ip", "-6", "route", "show", "type", "unreachable", LAB_NET6, check=False).strip())
 
 
 @dataclass
@@ -321,6 +328,7 @@ class Lab:
 
     def __init__(self) -> None:
         self.hosts: list[LabHost] = []
+        self.chains: list[RoutedChain] = []
         self._entered = False
 
     # --- context manager ----------------------------------------------------------------------
@@ -334,6 +342,8 @@ class Lab:
             _cleanup_stale()
             if not _unreachable_route_present():
                 run("ip", "route", "add", "unreachable", LAB_NET)
+            if not _unreachable_route6_present():
+                run("ip", "-6", "route", "add", "unreachable", LAB_NET6)
         self._entered = True
         atexit.register(self.close)  # an interpreter exit without __exit__ still cleans up
         return self
@@ -356,9 +366,16 @@ class Lab:
             except Exception as exc:  # keep going: the other hosts must go too
                 errors.append(f"{host.ns}: {exc}")
         self.hosts.clear()
+        for chain in reversed(self.chains):
+            try:
+                chain._teardown()
+            except Exception as exc:
+                errors.append(f"chain: {exc}")
+        self.chains.clear()
         with _global_lock():
             if not _root_lab_ifaces():
                 run("ip", "route", "del", "unreachable", LAB_NET, check=False)
+                run("ip", "-6", "route", "del", "unreachable", LAB_NET6, check=False)
         if errors:
             raise LabError("lab teardown: " + "; ".join(errors))
 
@@ -412,6 +429,15 @@ class Lab:
         self._wait_reachable(host)
         return host
 
+    def add_chain(self, *, alternate: bool = False) -> RoutedChain:
+        """A routed chain host -> r1 -> r2 -> r3 -> destination (see RoutedChain)."""
+        if not self._entered:
+            raise LabError("use the lab inside `with Lab() as lab:`")
+        chain = RoutedChain(self)
+        self.chains.append(chain)  # registered first so a failure below is still torn down
+        chain._build(alternate)
+        return chain
+
     def _wait_reachable(self, host: LabHost) -> None:
         """Wait for the veth to carry traffic (neighbour discovery, link up) before handing it out."""
         deadline = time.monotonic() + 120  # generous: returns as soon as the link is up
@@ -421,6 +447,269 @@ class Lab:
                 return
             time.sleep(0.05)
         raise LabError(f"{host.root_ifname} did not come up")
+
+
+@dataclass
+class _Link:
+    """One /30 (and /64) between two namespaces ("" = the root); `index` is its qlab<N> number.
+
+    The upstream end (towards the root) has .1, the downstream end .2. A link between two lab
+    namespaces reserves its N with a placeholder veth `qlab<N>` in the root, so parallel labs see it as used,
+    and names its downstream end `qlab<N>p`, so the stale clean-up finds and removes that placeholder.
+    """
+
+    index: int
+    up_ns: str
+    down_ns: str
+
+    @property
+    def up_if(self) -> str:
+        return f"{IF_PREFIX}{self.index}" if not self.up_ns else f"{IF_PREFIX}{self.index}q"
+
+    @property
+    def down_if(self) -> str:
+        return f"{IF_PREFIX}{self.index}p"
+
+    def v4(self, end: int) -> str:
+        return f"10.231.{self.index}.{end}"
+
+    def v6(self, end: int) -> str:
+        return f"fd00:231:{self.index}::{end}"
+
+    @property
+    def net4(self) -> str:
+        return f"10.231.{self.index}.0/30"
+
+    @property
+    def net6(self) -> str:
+        return f"fd00:231:{self.index}::/64"
+
+
+def _in(ns: str, *cmd: str, check: bool = True, input_text: str | None = None) -> str:
+    """Run a command in namespace `ns` ("" = the root namespace)."""
+    prefix = ("ip", "netns", "exec", ns) if ns else ()
+    return run(*prefix, *cmd, check=check, input_text=input_text)
+
+
+class RoutedChain:
+    """host (root) -> r1 -> r2 -> r3 -> destination, each router a forwarding namespace.
+
+    Addresses: link k (k = 0..3: root-r1, r1-r2, r2-r3, r3-destination) is 10.231.N_k.0/30 and
+    fd00:231:N_k::/64, .1 upstream and .2 downstream. A router answers time-exceeded from its
+    address on the link back towards the root, so hop k (1-based) answers from 10.231.N_{k-1}.2
+    and the destination is 10.231.N_3.2. With alternate=True a fourth router "r2b" links r1 and r3
+    (links 4: r1-r2b and 5: r2b-r3); use_alternate() sends r1's traffic for the destination
+    through it (ip route replace), use_primary() back. ICMP rate limits are off on every router
+    (Linux limits time-exceeded to 1/s per peer by default), rate_limit_icmp() turns one back on.
+    """
+
+    ROUTERS = ("r1", "r2", "r3")
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.ns: dict[str, str] = {}  # role (r1, r2, r3, r2b, dst) -> namespace
+        self.links: list[_Link] = []
+        self.alternate = False
+
+    # --- addresses -----------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return self.links[3].v4(2)
+
+    @property
+    def address6(self) -> str:
+        return self.links[3].v6(2)
+
+    def hop_addresses(self, family: int = 4, *, alternate: bool = False) -> list[str]:
+        """The four addresses a trace finds, in hop order (r1, r2 or r2b, r3, destination)."""
+        # r3 answers from its link back to the root, r2-r3 (its default route), on either path
+        links = [self.links[0], self.links[4], self.links[2], self.links[3]] if alternate else self.links[:4]
+        return [link.v6(2) if family == 6 else link.v4(2) for link in links]
+
+    # --- impairments -----------------------------------------------------------------------------
+    def drop_forwarded(self, loss_pct: float, router: str = "r2") -> None:
+        """nft: `router` drops this share of the packets it forwards towards the destination."""
+        if not 0 <= loss_pct <= 100:
+            raise ValueError(f"loss_pct must be 0..100, got {loss_pct}")
+        threshold = round(loss_pct)
+        out_if = self._downstream_if(router)
+        rules = "flush chain inet qostui_path forward\n"
+        if threshold >= 100:
+            rules += f'add rule inet qostui_path forward oifname "{out_if}" counter drop\n'
+        elif threshold > 0:
+            rules += (f'add rule inet qostui_path forward oifname "{out_if}" '
+                      f"numgen random mod 100 < {threshold} counter drop\n")
+        _in(self.ns[router], "nft", "-f", "-", input_text=rules)
+
+    def dropped_packets(self, router: str = "r2") -> int:
+        out = _in(self.ns[router], "nft", "list", "chain", "inet", "qostui_path", "forward")
+        match = re.search(r"counter packets (\d+)", out)
+        return int(match.group(1)) if match else 0
+
+    def rate_limit_icmp(self, router: str = "r1", ratelimit_ms: int = 1000) -> None:
+        """Limit `router`'s ICMP errors (time-exceeded included) to one per ratelimit_ms per peer."""
+        ns = self.ns[router]
+        _in(ns, "sysctl", "-q", "-w", f"net.ipv4.icmp_ratelimit={ratelimit_ms}",
+            "net.ipv4.icmp_ratemask=6168", f"net.ipv6.icmp.ratelimit={ratelimit_ms}")
+
+    def use_alternate(self) -> None:
+        if not self.alternate:
+            raise LabError("build the chain with add_chain(alternate=True) to switch routes")
+        self._route_r1_via(self.links[4])
+
+    def use_primary(self) -> None:
+        self._route_r1_via(self.links[1])
+
+    def _route_r1_via(self, link: _Link) -> None:
+        for net4, net6 in ((self.links[3].net4, self.links[3].net6), (self.links[2].net4, self.links[2].net6)):
+            _in(self.ns["r1"], "ip", "route", "replace", net4, "via", link.v4(2))
+            _in(self.ns["r1"], "ip", "-6", "route", "replace", net6, "via", link.v6(2))
+
+    def add_client(self, *, ping_group_range: str = "0 2147483647") -> tuple[str, list[str], list[str]]:
+        """A second host namespace on r1 (its own link), for tests that must not touch the root's
+        sysctls (e.g. net.ipv4.ping_group_range for unprivileged ICMP, set here in the client only).
+
+        Returns (namespace, IPv4 hops, IPv6 hops) as seen from it: r1 answers from its address on
+        the client's link, the later hops as from the root.
+        """
+        role = f"client{sum(r.startswith('client') for r in self.ns) + 1}"
+        ns = self.ns[role] = f"{NS_PREFIX}{os.getpid()}-{next(_ns_counter)}"
+        with _global_lock():
+            run("ip", "netns", "add", ns)
+            index = next((n for n in range(1, 255) if n not in _root_lab_ifaces()), None)
+            if index is None:
+                raise LabError("all 254 lab subnets are in use")
+            link = _Link(index, self.ns["r1"], ns)
+            self.links.append(link)
+            run("ip", "link", "add", f"{IF_PREFIX}{index}", "type", "veth", "peer", "name", f"{IF_PREFIX}{index}r")
+            run("ip", "-n", link.up_ns, "link", "add", link.up_if, "type", "veth",
+                "peer", "name", link.down_if, "netns", ns)
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        _in(ns, "sysctl", "-q", "-w", f"net.ipv4.ping_group_range={ping_group_range}")
+        for side, ifname, end in ((link.up_ns, link.up_if, 1), (ns, link.down_if, 2)):
+            run("ip", "-n", side, "addr", "add", f"{link.v4(end)}/30", "dev", ifname)
+            run("ip", "-n", side, "addr", "add", f"{link.v6(end)}/64", "dev", ifname, "nodad")
+            run("ip", "-n", side, "link", "set", ifname, "up")
+        self._pin(link)
+        run("ip", "-n", ns, "route", "add", "default", "via", link.v4(1))
+        run("ip", "-n", ns, "-6", "route", "add", "default", "via", link.v6(1))
+        hops4 = [link.v4(1), *self.hop_addresses(4)[1:]]
+        hops6 = [link.v6(1), *self.hop_addresses(6)[1:]]
+        return ns, hops4, hops6
+
+    def _downstream_if(self, router: str) -> str:
+        ns = self.ns[router]
+        for link in self.links:
+            if link.up_ns == ns:
+                return link.up_if
+        raise LabError(f"{router} has no downstream link")
+
+    # --- building --------------------------------------------------------------------------------
+    def _build(self, alternate: bool) -> None:
+        self.alternate = alternate
+        roles = ["r1", "r2", "r3", "dst"] + (["r2b"] if alternate else [])
+        pid = os.getpid()
+        with _global_lock():
+            for role in roles:
+                ns = self.ns[role] = f"{NS_PREFIX}{pid}-{next(_ns_counter)}"
+                run("ip", "netns", "add", ns)
+                forward = "1" if role != "dst" else "0"
+                # rp_filter off: on the alternate path r3 receives from a link it does not route back by
+                _in(ns, "sysctl", "-q", "-w", f"net.ipv4.ip_forward={forward}",
+                    f"net.ipv6.conf.all.forwarding={forward}", "net.ipv4.icmp_ratelimit=0",
+                    "net.ipv6.icmp.ratelimit=0", "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0")
+            pairs = [("", "r1"), ("r1", "r2"), ("r2", "r3"), ("r3", "dst")]
+            if alternate:
+                pairs += [("r1", "r2b"), ("r2b", "r3")]
+            used = _root_lab_ifaces()
+            free = (n for n in range(1, 255) if n not in used)
+            for up, down in pairs:
+                index = next(free, None)
+                if index is None:
+                    raise LabError("all 254 lab subnets are in use")
+                link = _Link(index, self.ns[up] if up else "", self.ns[down])
+                self.links.append(link)
+                if link.up_ns:  # reserve N in the root; the veth lives between two namespaces
+                    run("ip", "link", "add", f"{IF_PREFIX}{index}", "type", "veth", "peer", "name",
+                        f"{IF_PREFIX}{index}r")  # a placeholder pair, left down
+                    run("ip", "-n", link.up_ns, "link", "add", link.up_if, "type", "veth",
+                        "peer", "name", link.down_if, "netns", link.down_ns)
+                else:
+                    run("ip", "link", "add", link.up_if, "type", "veth", "peer", "name", link.down_if,
+                        "netns", link.down_ns)
+        for role in roles:
+            run("ip", "-n", self.ns[role], "link", "set", "lo", "up")
+        for link in self.links:
+            for ns, ifname, end in ((link.up_ns, link.up_if, 1), (link.down_ns, link.down_if, 2)):
+                pre = ("-n", ns) if ns else ()
+                run("ip", *pre, "addr", "add", f"{link.v4(end)}/30", "dev", ifname)
+                run("ip", *pre, "addr", "add", f"{link.v6(end)}/64", "dev", ifname, "nodad")
+                run("ip", *pre, "link", "set", ifname, "up")
+            self._pin(link)
+        l0, l1, l2, l3 = self.links[:4]
+        r1, r2, r3, dst = (self.ns[r] for r in ("r1", "r2", "r3", "dst"))
+        # Every namespace's default route points back towards the root; forward routes go down.
+        routes = [
+            ("", [(link.net4, link.net6, l0) for link in self.links[1:]]),
+            (r1, [("default", "default", l0, "up")] + [(n.net4, n.net6, l1) for n in (l2, l3)]),
+            (r2, [("default", "default", l1, "up"), (l3.net4, l3.net6, l2)]),
+            (r3, [("default", "default", l2, "up")]),
+            (dst, [("default", "default", l3, "up")]),
+        ]
+        if alternate:
+            l4, l5 = self.links[4], self.links[5]
+            routes[1][1].append((l5.net4, l5.net6, l4))
+            routes.append((self.ns["r2b"], [("default", "default", l4, "up"), (l2.net4, l2.net6, l5),
+                                            (l3.net4, l3.net6, l5)]))
+        for ns, entries in routes:
+            pre = ("-n", ns) if ns else ()
+            for entry in entries:
+                net4, net6, link = entry[0], entry[1], entry[2]
+                end = 1 if len(entry) > 3 else 2  # "up": the link's upstream end is the next hop
+                run("ip", *pre, "route", "replace", net4, "via", link.v4(end))
+                run("ip", *pre, "-6", "route", "replace", net6, "via", link.v6(end))
+        for role in roles:  # the drop table, empty until drop_forwarded()
+            table = ("table inet qostui_path {\n"
+                     "  chain forward { type filter hook forward priority 0; policy accept; }\n}\n")
+            _in(self.ns[role], "nft", "-f", "-", input_text=table)
+        self._wait_ready()
+
+    def _pin(self, link: _Link) -> None:
+        """Permanent neighbour entries (IPv4 and IPv6) both ways: no resolution delay or loss."""
+        def mac(ns: str, ifname: str) -> str:
+            pre = ("-n", ns) if ns else ()
+            return json.loads(run("ip", *pre, "-j", "link", "show", ifname))[0]["address"]
+
+        up_mac, down_mac = mac(link.up_ns, link.up_if), mac(link.down_ns, link.down_if)
+        for ns, ifname, peer_end, peer_mac in ((link.up_ns, link.up_if, 2, down_mac),
+                                               (link.down_ns, link.down_if, 1, up_mac)):
+            pre = ("-n", ns) if ns else ()
+            for addr in (link.v4(peer_end), link.v6(peer_end)):
+                run("ip", *pre, "neigh", "replace", addr, "lladdr", peer_mac, "dev", ifname, "nud", "permanent")
+
+    def _wait_ready(self) -> None:
+        """The destination answers both families through the chain (links up, routes in place)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ok4 = subprocess.run(["ping", "-n", "-q", "-c", "1", "-W", "1", self.address],
+                                 capture_output=True).returncode == 0
+            ok6 = subprocess.run(["ping", "-6", "-n", "-q", "-c", "1", "-W", "1", self.address6],
+                                 capture_output=True).returncode == 0
+            if ok4 and ok6:
+                return
+            time.sleep(0.1)
+        raise LabError(f"routed chain: {self.address} / {self.address6} not reachable after 15 s")
+
+    def _teardown(self) -> None:
+        for ns in self.ns.values():
+            _kill_namespace_pids(ns)
+        for link in self.links:
+            run("ip", "link", "del", f"{IF_PREFIX}{link.index}", check=False)  # root veth or placeholder
+        for ns in self.ns.values():
+            run("ip", "netns", "del", ns, check=False)
+        self.links.clear()
+        self.ns.clear()
 
 
 def ping_avg_ms(address: str, count: int = 10, interval_s: float = 0.2) -> tuple[float, float]:

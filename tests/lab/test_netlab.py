@@ -116,3 +116,29 @@ def test_stale_namespace_of_a_dead_process_is_removed() -> None:
             sleeper.wait()
         run("ip", "link", "del", f"qlab{index}", check=False)
         run("ip", "netns", "del", stale_ns, check=False)
+
+
+@pytest.mark.lab
+def test_routed_chain_hops_answer_and_everything_is_removed() -> None:
+    """iputils ping with a TTL / hop limit per hop: each router answers time-exceeded from its address."""
+    need_root()
+    for tool in ("ip", "nft", "ping"):
+        need_tool(tool)
+    with Lab() as lab:
+        chain = lab.add_chain(alternate=True)
+        assert len(_own_namespaces()) == 5
+        assert run("ip", "-6", "route", "show", "type", "unreachable", "fd00:231::/32").strip()
+        for family, dest, flag in ((4, chain.address, "-4"), (6, chain.address6, "-6")):
+            hops = chain.hop_addresses(family)
+            assert hops[-1] == dest
+            for ttl, expected in enumerate(hops[:-1], start=1):
+                out = run("ping", flag, "-n", "-c", "1", "-W", "2", "-t", str(ttl), dest, check=False)
+                assert f"From {expected} " in out, out
+            assert " 0% packet loss" in run("ping", flag, "-n", "-c", "2", "-i", "0.05", "-W", "2", dest)
+        chain.use_alternate()
+        out = run("ping", "-n", "-c", "1", "-W", "2", "-t", "2", chain.address, check=False)
+        assert f"From {chain.hop_addresses(4, alternate=True)[1]} " in out, out
+        ours = {link.index for link in chain.links}
+        assert ours <= _root_lab_ifaces()  # placeholders reserve the inter-router subnets
+    assert _own_namespaces() == []
+    assert not (ours & _root_lab_ifaces())

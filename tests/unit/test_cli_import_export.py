@@ -86,7 +86,7 @@ def test_import_twice_adds_nothing_and_exports_reimport(
     assert main(["import", *files, "--db", str(db_path)]) == 0
     with Store(db_path) as s:
         first = s.counts()
-    assert first == {"ping": 38 + 24, "bandwidth": 38 + 8, "forecast": 0, "event": 0}
+    assert first == {"ping": 38 + 24, "bandwidth": 38 + 8, "forecast": 0, "event": 0, "path": 0}
     assert main(["import", files[0], "--db", str(db_path)]) == 0
     with Store(db_path) as s:
         assert s.counts() == first

@@ -66,7 +66,7 @@ def test_every_field_round_trips(store: Store) -> None:
     assert store.bandwidth() == samples
     assert store.forecasts() == forecasts
     assert store.events() == events
-    assert store.counts() == {"ping": 6, "bandwidth": 2, "forecast": 3, "event": 1}
+    assert store.counts() == {"ping": 6, "bandwidth": 2, "forecast": 3, "event": 1, "path": 0}
     assert store.targets() == ["a", "b", "c", "d.example", "e", "f"]
     assert store.interfaces() == ["eth0", "wlan0"]
 
@@ -111,9 +111,9 @@ def test_duplicates_are_ignored(store: Store) -> None:
         Forecast(T0, T0 + 300, 1, "m", 1.0),
         Event(T0, "k", "a", "ok", "m"),
     ]
-    assert store.insert(batch) == {"ping": 2, "bandwidth": 1, "forecast": 1, "event": 1}
-    assert store.insert(batch) == {"ping": 0, "bandwidth": 0, "forecast": 0, "event": 0}
-    assert store.counts() == {"ping": 2, "bandwidth": 1, "forecast": 1, "event": 1}
+    assert store.insert(batch) == {"ping": 2, "bandwidth": 1, "forecast": 1, "event": 1, "path": 0}
+    assert store.insert(batch) == {"ping": 0, "bandwidth": 0, "forecast": 0, "event": 0, "path": 0}
+    assert store.counts() == {"ping": 2, "bandwidth": 1, "forecast": 1, "event": 1, "path": 0}
     # same time and target but another probe kind is a different round
     store.write([ping(T0, probe="tcp")])
     assert store.counts()["ping"] == 3
@@ -123,7 +123,7 @@ def test_a_failing_batch_writes_nothing(store: Store) -> None:
     bad = ping(T0 + 1, target=object())  # type: ignore[arg-type]  # SQLite cannot bind this
     with pytest.raises(sqlite3.Error):
         store.write([bw(T0), ping(T0), bad])
-    assert store.counts() == {"ping": 0, "bandwidth": 0, "forecast": 0, "event": 0}
+    assert store.counts() == {"ping": 0, "bandwidth": 0, "forecast": 0, "event": 0, "path": 0}
     store.write([ping(T0)])  # the connection is usable afterwards
     assert store.counts()["ping"] == 1
 
@@ -236,7 +236,7 @@ def test_prune_by_retention_and_rowids_not_reused(db_path: Path) -> None:
             ]
         )
         # insert() pruned once already (relative to the wall clock: everything here is "old")
-        assert s.counts() == {"ping": 0, "bandwidth": 0, "forecast": 0, "event": 0}
+        assert s.counts() == {"ping": 0, "bandwidth": 0, "forecast": 0, "event": 0, "path": 0}
         s.write([ping(old), ping(new), bw(old), bw(new)])  # within a minute: no second prune
         assert s.counts()["ping"] == 2
         last_id = s.max_rowid("ping")
@@ -451,3 +451,35 @@ def test_retention_keeps_imported_history(tmp_path: Path) -> None:
         assert [b.interface for b in store.bandwidth()] == ["imported"]
     finally:
         store.close()
+
+
+def test_path_hops_round_trip_and_export(tmp_path) -> None:
+    """PathHop rows (schema migration 3) come back equal, and `qostui export` writes them."""
+    import json
+
+    from qostui.cli import main
+    from qostui.records import PathHop
+
+    db = tmp_path / "p.db"
+    hops = [
+        PathHop(100.0, "lab", "10.231.4.2", 1, "10.231.1.2", ("10.231.1.2",), 10, 10, 0.0, 0.05, 0.06, 0.04,
+                0.09, 0.01, 0.005, False, ""),
+        PathHop(100.0, "lab", "10.231.4.2", 2, "10.231.2.2", ("10.231.2.2", "10.231.9.2"), 10, 8, 20.0,
+                None, 0.1, 0.1, 0.1, 0.0, 0.0, True, "loss from hop 2"),
+    ]
+    with Store(db) as store:
+        assert store.insert(hops)["path"] == 2
+        assert store.insert(hops)["path"] == 0  # (ts, target, hop) is unique
+        assert store.path_hops(target="lab") == hops
+        assert store.schema_version >= 3
+    out = tmp_path / "p.jsonl"
+    assert main(["export", "--db", str(db), "--kind", "path", "--format", "json", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["type"], r["hop"], r["addresses"], r["verdict"]) for r in rows] == [
+        ("PathHop", 1, ["10.231.1.2"], ""), ("PathHop", 2, ["10.231.2.2", "10.231.9.2"], "loss from hop 2")]
+    csv_out = tmp_path / "p.csv"
+    assert main(["export", "--db", str(db), "--kind", "path", "--out", str(csv_out)]) == 0
+    db2 = tmp_path / "q.db"
+    assert main(["import", str(csv_out), "--db", str(db2)]) == 0
+    with Store(db2) as store:
+        assert store.path_hops() == hops  # CSV export -> import round-trips

@@ -18,7 +18,7 @@ from qostui.config import Config, parse_duration
 from qostui.errors import ConfigError, QostuiError
 
 HELP = "export stored samples as CSV or JSON lines"
-KINDS = ("ping", "bandwidth", "forecast", "event")
+KINDS = ("ping", "bandwidth", "forecast", "event", "path")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from qostui.errors import ConfigError, QostuiError
 
 HELP = "import InfluxDB annotated-CSV, CSV or JSON lines files into the store"
 
-_UNIT = {"ping": "rounds", "bandwidth": "samples", "forecast": "forecasts", "event": "events"}
+_UNIT = {"ping": "rounds", "bandwidth": "samples", "forecast": "forecasts", "event": "events", "path": "hop rows"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     print(
         f"qostui: recording {expected} target(s) every {config.interval_s:g}s to {pipeline.db_path}"
         + (f" for {duration_s:g}s" if duration_s else "")
+        + (f", their paths every {config.path.interval_s:g}s" if config.path.enabled else "")
         + " (Ctrl-C stops)",
         file=sys.stderr,
     )

@@ -49,7 +49,7 @@ from qostui.redact import redact_url
 
 log = logging.getLogger(__name__)
 
-KINDS = ("ping", "bandwidth", "forecast", "event")
+KINDS = ("ping", "bandwidth", "forecast", "event", "path")
 CURSOR_KEY = "influx.cursor.{kind}"
 DESTINATION_KEY = "influx.destination"
 BACKOFF_START_S = 0.5

@@ -11,6 +11,9 @@ Schema (the Grafana dashboard and its test depend on these names):
         lo/hi: the 80% interval, lo95/hi95: the 95% one, left out when the forecast has none)
     qos_event,host=H,kind=loss,target=T level="warn",severity=1i,message=".."
     qos_agent,host=H start=1i,version=".."                               (health-check write at start)
+    qos_path_hop,host=H,target=T,hop=N,address=A loss_pct=..,sent=10i,received=10i,rtt_last_ms=..,
+        rtt_avg_ms=..,rtt_best_ms=..,rtt_worst_ms=..,rtt_stdev_ms=..,jitter_ms=..,reached=false,
+        verdict=".."                     (address: the hop's responding address, left out when none)
 
 `state` is a string field rather than a tag so a target's series does not split in two when a
 round fails. Fields that are None (no RTT under 100% loss) or not finite are left out, and so is
@@ -25,7 +28,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import fields
 
-from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
+from qostui.records import BandwidthSample, Event, Forecast, PathHop, PingRound, ProbeState, Record
 
 PRECISION = "us"  # write precision used for every line; matches ts_us() below
 
@@ -52,6 +55,11 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "qos_forecast": (("host", "model", "step"), ("predicted_mbps", *_FORECAST_BOUNDS, "made_at")),
     "qos_event": (("host", "kind", "target"), ("level", "severity", "message")),
     "qos_agent": (("host",), ("start", "version")),
+    "qos_path_hop": (
+        ("host", "target", "hop", "address"),
+        ("loss_pct", "sent", "received", "rtt_last_ms", "rtt_avg_ms", "rtt_best_ms", "rtt_worst_ms",
+         "rtt_stdev_ms", "jitter_ms", "reached", "verdict"),
+    ),
 }
 
 SEVERITY = {"ok": 0, "warn": 1, "crit": 2}
@@ -173,6 +181,22 @@ def encode_event(r: Event, host: str) -> str:
     return f"qos_event{tags} {fields} {ts_us(r.ts)}"
 
 
+_PATH_FLOATS = ("rtt_last_ms", "rtt_avg_ms", "rtt_best_ms", "rtt_worst_ms", "rtt_stdev_ms", "jitter_ms")
+
+
+def encode_path_hop(r: PathHop, host: str) -> str:
+    tags = _tags((("host", host), ("target", r.target), ("hop", str(int(r.hop))), ("address", r.hop_address)))
+    fields = [f"loss_pct={_float(r.loss_pct) or '0.0'}", f"sent={int(r.sent)}i", f"received={int(r.received)}i"]
+    for name in _PATH_FLOATS:
+        value = _float(getattr(r, name))
+        if value is not None:
+            fields.append(f"{name}={value}")
+    fields.append(f"reached={'true' if r.reached else 'false'}")
+    if r.verdict:
+        fields.append(f"verdict={escape_string_field(r.verdict)}")
+    return f"qos_path_hop{tags} {','.join(fields)} {ts_us(r.ts)}"
+
+
 def encode_agent_start(host: str, ts: float, version: str) -> str:
     return f"qos_agent{_tags((('host', host),))} start=1i,version={escape_string_field(version)} {ts_us(ts)}"
 
@@ -182,6 +206,7 @@ _ENCODERS = {
     BandwidthSample: encode_bandwidth,
     Forecast: encode_forecast,
     Event: encode_event,
+    PathHop: encode_path_hop,
 }
 
 

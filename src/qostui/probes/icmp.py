@@ -97,8 +97,11 @@ def checksum(data: bytes) -> int:
 class _FamilySocket:
     """The one socket of an address family, and how to talk through it."""
 
-    def __init__(self, family: int, mode: str, kernel_timestamps: bool = True) -> None:
+    def __init__(
+        self, family: int, mode: str, kernel_timestamps: bool = True, extra_types: tuple[int, ...] = ()
+    ) -> None:
         self.family = family
+        self.extra_types = extra_types  # more ICMP types the raw filter passes (path: time-exceeded)
         self.v6 = family == socket.AF_INET6
         proto = socket.IPPROTO_ICMPV6 if self.v6 else socket.IPPROTO_ICMP
         errors: list[str] = []
@@ -146,11 +149,13 @@ class _FamilySocket:
             if self.v6:
                 # struct icmp6_filter: 256 bits, a set bit blocks that type
                 words = [0xFFFFFFFF] * 8
-                for t in (V6_ECHO_REPLY, V6_UNREACH):
+                for t in (V6_ECHO_REPLY, V6_UNREACH, *self.extra_types):
                     words[t >> 5] &= ~(1 << (t & 31))
                 self.sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("=8I", *words))
             else:
                 mask = 0xFFFFFFFF & ~((1 << V4_ECHO_REPLY) | (1 << V4_UNREACH))
+                for t in self.extra_types:
+                    mask &= ~(1 << t)
                 self.sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("=I", mask))
         except OSError as exc:  # still correct without it, only slower
             log.debug("cannot set ICMP filter: %s", exc)

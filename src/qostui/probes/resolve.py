@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Resolution", "Resolver"]
+__all__ = ["Resolution", "Resolver", "resolve_once", "reverse_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +105,19 @@ class Resolver:
 
     def resolve(self, name: str) -> Resolution:
         return self.resolve_all([name])[name]
+
+
+@functools.lru_cache(maxsize=4096)
+def reverse_name(address: str) -> str:
+    """Reverse DNS name of an address ("" when it has none); cached for the process."""
+    if not address:
+        return ""
+    try:
+        return socket.gethostbyaddr(address)[0]
+    except (OSError, UnicodeError):
+        return ""
+
+
+def resolve_once(name: str) -> Resolution:
+    """One lookup without the cache or its warning (one-shot commands report the error themselves)."""
+    return literal(name) or _getaddrinfo(name)

@@ -9,6 +9,7 @@ the same file twice (or a replayed batch) never duplicates rows:
   bandwidth   (ts, interface)
   forecast    (model, made_at, step)
   event       (ts, kind, target, level, message)
+  path_hop    (ts, target, hop)
 The UNIQUE keys of ping_round, bandwidth and event start with ts, so they double as the ts index.
 Rowids are AUTOINCREMENT, so they are never reused after a prune: an exporter's cursor stays valid.
 """
@@ -82,6 +83,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE forecast ADD COLUMN predicted_lo95_mbps REAL;
     ALTER TABLE forecast ADD COLUMN predicted_hi95_mbps REAL;
     """,
+    # 3: hop-by-hop path rounds (records.PathHop); addresses ';'-separated
+    """
+    CREATE TABLE IF NOT EXISTS path_hop (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts           REAL NOT NULL,
+        target       TEXT NOT NULL,
+        address      TEXT NOT NULL,
+        hop          INTEGER NOT NULL,
+        hop_address  TEXT NOT NULL,
+        addresses    TEXT NOT NULL,
+        sent         INTEGER NOT NULL,
+        received     INTEGER NOT NULL,
+        loss_pct     REAL NOT NULL,
+        rtt_last_ms  REAL,
+        rtt_avg_ms   REAL,
+        rtt_best_ms  REAL,
+        rtt_worst_ms REAL,
+        rtt_stdev_ms REAL,
+        jitter_ms    REAL,
+        reached      INTEGER NOT NULL,
+        verdict      TEXT NOT NULL DEFAULT '',
+        UNIQUE (ts, target, hop)
+    );
+    CREATE INDEX IF NOT EXISTS path_hop_target_ts ON path_hop (target, ts);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -92,5 +118,6 @@ TABLES: dict[str, str] = {
     "bandwidth": "bandwidth",
     "forecast": "forecast",
     "event": "event",
+    "path": "path_hop",
 }
 KINDS: tuple[str, ...] = tuple(TABLES)

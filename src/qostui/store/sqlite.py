@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qostui.errors import QostuiError
-from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
+from qostui.records import BandwidthSample, Event, Forecast, PathHop, PingRound, ProbeState, Record
 from qostui.store.schema import KINDS, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
@@ -46,12 +46,19 @@ _FC_COLS = (
     " predicted_lo_mbps, predicted_hi_mbps, predicted_lo95_mbps, predicted_hi95_mbps"
 )
 _EV_COLS = "ts, kind, target, level, message"
-_COLS: dict[str, str] = {"ping": _PING_COLS, "bandwidth": _BW_COLS, "forecast": _FC_COLS, "event": _EV_COLS}
+_PATH_COLS = (  # the field order of PathHop
+    "ts, target, address, hop, hop_address, addresses, sent, received, loss_pct, rtt_last_ms, rtt_avg_ms, "
+    "rtt_best_ms, rtt_worst_ms, rtt_stdev_ms, jitter_ms, reached, verdict"
+)
+_COLS: dict[str, str] = {
+    "ping": _PING_COLS, "bandwidth": _BW_COLS, "forecast": _FC_COLS, "event": _EV_COLS, "path": _PATH_COLS,
+}
 _TYPES: dict[type, str] = {
     PingRound: "ping",
     BandwidthSample: "bandwidth",
     Forecast: "forecast",
     Event: "event",
+    PathHop: "path",
 }
 _STATES = {s.value: s for s in ProbeState}
 
@@ -95,12 +102,20 @@ _TO_ROW: dict[str, Callable[[Any], tuple[Any, ...]]] = {
         r.predicted_lo_mbps, r.predicted_hi_mbps, r.predicted_lo95_mbps, r.predicted_hi95_mbps,
     ),  # fmt: skip
     "event": lambda r: (r.ts, r.kind, r.target, r.level, r.message),
+    "path": lambda r: (
+        r.ts, r.target, r.address, r.hop, r.hop_address, ";".join(r.addresses), r.sent, r.received, r.loss_pct,
+        r.rtt_last_ms, r.rtt_avg_ms, r.rtt_best_ms, r.rtt_worst_ms, r.rtt_stdev_ms, r.jitter_ms, int(r.reached),
+        r.verdict,
+    ),  # fmt: skip
 }
 _FROM_ROW: dict[str, Callable[[Sequence[Any]], Record]] = {
     "ping": _ping_record,
     "bandwidth": lambda row: BandwidthSample(*row),
     "forecast": lambda row: Forecast(*row),
     "event": lambda row: Event(*row),
+    "path": lambda row: PathHop(
+        *row[:5], tuple(a for a in row[5].split(";") if a), *row[6:15], bool(row[15]), row[16]
+    ),
 }
 _INSERT = {
     kind: f"INSERT OR IGNORE INTO {TABLES[kind]} ({cols}) VALUES ({', '.join('?' * len(cols.split(',')))})"
@@ -448,6 +463,17 @@ class Store:
     ) -> list[BandwidthSample]:
         where, params = _range_where(since, until, interface=interface)
         return self._select("bandwidth", where, params, limit)  # type: ignore[return-value]
+
+    def path_hops(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        target: str | None = None,
+        limit: int | None = None,
+    ) -> list[PathHop]:
+        """Path hop rows with since <= ts < until, ordered by (ts, hop); `limit` keeps the newest rows."""
+        where, params = _range_where(since, until, target=target)
+        return self._select("path", where, params, limit)  # type: ignore[return-value]
 
     def forecasts(
         self, since: float | None = None, until: float | None = None, model: str | None = None

@@ -418,6 +418,7 @@ class QostuiApp(App[int]):
         "training": lambda app: import_module("qostui.ui.screens.training").training_screen(app),
         "forecast": lambda app: import_module("qostui.ui.screens.forecast").ForecastScreen(),
         "plots": lambda app: import_module("qostui.ui.screens.plots").PlotsScreen(),
+        "path": lambda app: import_module("qostui.ui.screens.path").path_screen(app),
     }
 
     def action_open_view(self, name: str) -> None:

@@ -43,6 +43,7 @@ KEYS: tuple[Key, ...] = (
     Key("t", "t", "app.open_view('training')", "training screen: train the forecast model", "everywhere"),
     Key("f", "f", "app.open_view('forecast')", "forecast view: next steps and baselines", "everywhere"),
     Key("g", "g", "app.open_view('plots')", "analytic plots of the report, one at a time", "everywhere"),
+    Key("m", "m", "app.open_view('path')", "path view: hop by hop to the selected target (mtr style)", "everywhere"),
     Key("enter", "Enter", "start", "start training (Tab moves between fields)", "training", footer=True, short="start"),
     Key("c", "c", "cancel", "cancel the running training (nothing saved)", "training", footer=True, short="cancel"),
     Key("F", "F", "reforecast", "forecast again now and store it", "forecast", footer=True, short="re-forecast"),

@@ -1,0 +1,136 @@
+"""The path view (`m`): hop table with sparklines, the loss verdict and the route history.
+
+Snapshots (80x24, 160x48) read path rounds from a store filled with fixed records shaped like the
+routed lab's (addresses of a lab chain, 20% forwarding loss from hop 3 in the last rounds, r1
+rate-limiting its replies, one route change through the alternate router): the same rows the
+recorder stores, but fixed so the pictures are stable. The live test traces the real lab chain.
+Update: pytest tests/ui/test_path_view.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from qostui.records import Event, PathHop
+from qostui.store import Store
+from qostui.ui.app import QostuiApp
+from qostui.ui.screens.monitor import MonitorScreen
+from qostui.ui.screens.path import PathScreen
+from ui.helpers import T0, offline_config, screen_text, wait_for
+
+TARGET = "10.231.4.2"
+OLD = ["10.231.1.2", "10.231.2.2", "10.231.3.2", TARGET]
+NEW = ["10.231.1.2", "10.231.5.2", "10.231.3.2", TARGET]
+
+
+def fixed_path_records(rounds: int = 30) -> list[PathHop | Event]:
+    out: list[PathHop | Event] = []
+    for r in range(rounds):
+        ts = T0 + 60 * r
+        path = OLD if r < 20 else NEW
+        lossy = r >= 24
+        hops = []
+        for i, addr in enumerate(path, start=1):
+            sent = 10
+            received = 10
+            if i == 1:
+                received = 3 + r % 3  # r1 rate-limits its time-exceeded replies
+            elif lossy and i >= 3:
+                received = 8 - (r + i) % 2
+            avg = 0.05 + 0.4 * i + 0.05 * ((r * 7 + i) % 5)
+            hops.append(PathHop(ts, TARGET, TARGET, i, addr, (addr,), sent, received,
+                                100.0 * (sent - received) / sent, avg + 0.01, avg, avg - 0.03, avg + 0.2, 0.05,
+                                0.02, i == len(path)))
+        from qostui.probes.pathstats import with_verdicts
+
+        out.extend(with_verdicts(hops))
+        if r == 21:
+            out.append(Event(ts, "route", TARGET, "warn",
+                             f"path changed after 2 round(s): {' > '.join(OLD)} -> {' > '.join(NEW)}"))
+    return out
+
+
+@pytest.fixture
+def path_store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "path.db")
+    store.insert(fixed_path_records())
+    yield store
+    store.close()
+
+
+def _open(store: Store):
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        await app.push_screen(PathScreen(TARGET, store=store, live=False))
+        screen = app.screen
+        assert isinstance(screen, PathScreen)
+        await wait_for(pilot, lambda: screen.loads >= 1, 10, "the stored path rounds")
+        await pilot.pause()
+
+    return run_before
+
+
+def _app() -> QostuiApp:
+    return QostuiApp(offline_config(TARGET), remember_theme=False)
+
+
+def test_path_view_80x24(snap_compare, path_store: Store) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_open(path_store))
+
+
+def test_path_view_160x48(snap_compare, path_store: Store) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(_app(), terminal_size=(160, 48), run_before=_open(path_store))
+
+
+async def test_stored_rounds_verdict_and_route_history(path_store: Store) -> None:
+    app = _app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.push_screen(PathScreen(TARGET, store=path_store, live=False))
+        screen = app.screen
+        assert isinstance(screen, PathScreen)
+        await wait_for(pilot, lambda: screen.loads >= 1, 10, "the stored path rounds")
+        await pilot.pause()
+        assert len(screen.rounds) == 30 and [h.hop_address for h in screen.rounds[-1]] == NEW
+        text = screen_text(app)
+        assert "loss from hop 3" in text and "not fwd loss" in text
+        assert "route history" in text and "10.231.2.2 > 10.231.3.2" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MonitorScreen)
+
+
+async def test_m_opens_the_selected_targets_path_view() -> None:
+    app = QostuiApp(offline_config("127.0.0.1,::1"), remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down")  # select the second panel
+        await pilot.press("m")
+        screen = app.screen
+        assert isinstance(screen, PathScreen)
+        await wait_for(pilot, lambda: screen.loads >= 1, 10, "the store read")
+        assert screen.target in ("127.0.0.1", "::1")
+        assert "path to" in screen_text(app)
+
+
+@pytest.mark.lab
+async def test_live_path_view_on_the_lab(lab) -> None:  # type: ignore[no-untyped-def]
+    chain = lab.add_chain()
+    cfg = offline_config(chain.address)
+    cfg = replace(cfg, path=replace(cfg.path, probes_per_hop=20, spacing_ms=10.0, timeout_ms=1000.0, max_ttl=8))
+    app = QostuiApp(cfg, remember_theme=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.push_screen(PathScreen(chain.address, live=True))
+        screen = app.screen
+        assert isinstance(screen, PathScreen)
+        await wait_for(pilot, lambda: screen.live_rounds >= 2, 60, "two live path rounds")
+        assert [h.hop_address for h in screen.rounds[-1]] == chain.hop_addresses(4)
+        text = screen_text(app)
+        for addr in chain.hop_addresses(4):
+            assert addr in text
+        assert "no path loss" in text
+        chain.drop_forwarded(20)
+        await wait_for(pilot, lambda: "loss from hop 3" in screen_text(app), 120, "the verdict under 20% drop")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not any(w.is_running for w in screen.workers), 30, "the live worker to stop")
