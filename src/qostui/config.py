@@ -674,4 +674,7 @@ def parse_duration(text: str, where: str = "--duration") -> float:
     if not match:
         raise ConfigError(f"{where}: expected a duration like 30s, 5m, 2h or 7d, got {text!r}")
     scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2) or "s"]
-    return float(match.group(1)) * scale
+    seconds = float(match.group(1)) * scale
+    if not math.isfinite(seconds) or seconds > 100 * 365 * 86400:  # 400 nines would be inf
+        raise ConfigError(f"{where}: expected a duration of at most 100 years, got {text[:40]!r}")
+    return seconds

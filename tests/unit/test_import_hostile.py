@@ -233,3 +233,25 @@ def test_read_only_store_says_read_only(tmp_path: Path) -> None:
         db.parent.chmod(0o755)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and "the store is read-only" in done.stderr, done.stderr
+
+
+def test_store_import_records_tells_new_same_and_conflicting_rows(tmp_path: Path) -> None:
+    from qostui.records import Forecast
+
+    with Store(tmp_path / "s.db") as store:
+        old = [BandwidthSample(1.0e9, "e", 1.0, 0.0, 1.0), Forecast(1.0e9, 1.0e9 + 300, 1, "m", 5.0)]
+        assert store.insert(old) == {"ping": 0, "bandwidth": 1, "forecast": 1, "event": 0}  # API unchanged
+        new = [BandwidthSample(1.0e9, "e", 2.0, 0.0, 1.0), Forecast(1.0e9, 1.0e9 + 300, 1, "m", 5.0),
+               BandwidthSample(1.0e9 + 1, "e", 3.0, 0.0, 1.0)]  # fmt: skip
+        counts = store.import_records(new)
+        assert (counts.get("bandwidth", "added"), counts.get("bandwidth", "conflicts")) == (1, 1)
+        assert counts.get("forecast", "same") == 1 and counts.total("replaced") == 0
+        assert [s.rx_mbps for s in store.bandwidth()] == [1.0, 3.0]
+        counts = store.import_records(new, replace=True)
+        assert counts.get("bandwidth", "replaced") == 1 and counts.get("bandwidth", "same") == 1
+        assert [s.rx_mbps for s in store.bandwidth()] == [2.0, 3.0]
+
+
+def test_a_duration_of_400_digits_is_one_line(tmp_path: Path) -> None:
+    code, out, err = run_cli("record", "--targets", "127.0.0.1", "--duration", "9" * 400, "--db", str(tmp_path / "x.db"))
+    assert code == 2 and err.count("\n") == 1 and "--duration" in err, err

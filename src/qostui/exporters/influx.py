@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from qostui.config import InfluxConfig
 from qostui.exporters.line_protocol import PRECISION, encode, encode_agent_start
 from qostui.records import Forecast, Record
-from qostui.redact import redact_url
+from qostui.redact import install_log_redaction, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +267,7 @@ class InfluxWriter:
         transport_factory: Callable[[InfluxConfig], Transport] = ClientTransport,
         health_check: bool = True,
     ) -> None:
+        install_log_redaction()  # the URL and token pass through here: every log line is redacted
         self.config = config
         self.store = store
         self.host = host or config.host_tag or socket.gethostname()
