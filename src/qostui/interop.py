@@ -333,7 +333,7 @@ def record_to_mapping(record: Record) -> dict[str, Any]:
         if isinstance(value, ProbeState):
             value = value.value
         elif isinstance(value, tuple):
-            value = [_json_number(v) for v in value]
+            value = [_json_number(v) if isinstance(v, float) else v for v in value]
         elif isinstance(value, float):
             value = _json_number(value)
         data[name] = value

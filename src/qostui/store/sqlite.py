@@ -128,6 +128,7 @@ _UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "bandwidth": ("ts", "interface"),
     "forecast": ("model", "made_at", "step"),
     "event": ("ts", "kind", "target", "level", "message"),
+    "path": ("ts", "target", "hop"),
 }
 
 
