@@ -104,10 +104,10 @@ class ForecastConfig:
     log1p: bool = True
     units: int = 32
     activation: str = "tanh"
-    loss: str = "huber"  # huber | mse
-    epochs: int = 100
-    patience: int = 10
-    batch_size: int = 32
+    loss: str = "mae"  # mae | huber | mse (in level-relative log1p units)
+    epochs: int = 60
+    patience: int = 5
+    batch_size: int = 128
     learning_rate: float = 0.003
     max_gap_steps: int = 3  # gaps up to this many steps are filled; longer ones are marked
     target: str = ""  # latency/loss features from this target; "" -> mean over targets
@@ -115,6 +115,7 @@ class ForecastConfig:
     model_dir: str = ""  # "" -> $XDG_DATA_HOME/qostui/models
     time_features: bool = True  # time-of-day (and day-of-week) encodings when the data spans the cycle
     seed: int = 0  # training seed (weights init, shuffling)
+    aci_gamma: float = 0.01  # adaptive conformal step: how fast the intervals' level reacts to misses
 
     def resolved_model_dir(self) -> Path:
         return Path(self.model_dir).expanduser() if self.model_dir else data_dir() / "models"
@@ -342,8 +343,10 @@ def validate(cfg: Config) -> None:
     f = cfg.forecast
     if not 2 <= f.sequence_length <= 1000:
         raise ConfigError(f"{where}: 'forecast.sequence_length' must be 2..1000, got {f.sequence_length}")
-    if not 1 <= f.horizon <= 20:
-        raise ConfigError(f"{where}: 'forecast.horizon' must be 1..20, got {f.horizon}")
+    if not 1 <= f.horizon <= 48:
+        raise ConfigError(f"{where}: 'forecast.horizon' must be 1..48, got {f.horizon}")
+    if not 0 <= f.aci_gamma <= 0.5:  # NaN fails too
+        raise ConfigError(f"{where}: 'forecast.aci_gamma' must be 0..0.5, got {f.aci_gamma}")
     if len(f.split) != 3 or abs(sum(f.split) - 1.0) > 1e-6 or min(f.split) <= 0:
         raise ConfigError(f"{where}: 'forecast.split' must be three positive fractions summing to 1, got {list(f.split)}")
     if f.loss not in ("huber", "mse", "mae"):

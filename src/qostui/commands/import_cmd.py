@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=300.0,
         help="spacing of a step,bandwidth_mbps file without timestamps (default 300)",
     )
+    parser.add_argument(
+        "--column",
+        metavar="NAME",
+        default=None,
+        help="read time,NAME CSV files: their numeric column NAME (e.g. requests) is stored as the series to forecast",
+    )
 
 
 def _key(record: object) -> str:
@@ -50,7 +56,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     step_s = float(args.step)
     if not step_s > 0:
         raise ConfigError(f"--step: expected a positive number of seconds, got {args.step:g}")
-    results = [(Path(f), read_file(Path(f), step_s=step_s)) for f in args.files]  # check all first
+    results = [(Path(f), read_file(Path(f), step_s=step_s, column=args.column)) for f in args.files]  # check all first
     db_path = config.store.resolved_path()
     # retention_days=0: importing old history must not prune it (or anything else) right away
     store = Store(db_path, retention_days=0.0)
