@@ -56,7 +56,11 @@ class ModelMeta:
 
     @property
     def best_baseline(self) -> str:
-        return str(self.evaluation.get("best_baseline", ""))
+        """The naive baseline with the lowest test MAE (what forecasts fall back on)."""
+        labels = {b.label for b in self.baselines}
+        scored = [(m["overall"].get("mae"), m["name"]) for m in self.evaluation.get("methods", [])
+                  if m.get("name") in labels and m.get("overall", {}).get("mae") is not None]  # fmt: skip
+        return min(scored)[1] if scored else "persistence"
 
     def to_dict(self) -> dict[str, Any]:
         return {
