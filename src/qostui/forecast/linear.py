@@ -22,8 +22,10 @@ HALF_LIVES = (0.0, 0.5, 0.25, 0.1, 0.05)  # fractions of the fitted span; 0 = no
 class Ridge:
     kernel: np.ndarray  # (F, H)
     bias: np.ndarray  # (H,)
-    penalty: float = 0.0
-    half_life: float = 0.0
+    penalty: float = 0.0  # for all steps, unless `penalties` gives one per step
+    half_life: float = 0.0  # the most common per-step half-life (the LSTM's sample weights)
+    penalties: tuple[float, ...] = ()  # per step (times rows / 1000)
+    half_lives: tuple[float, ...] = ()  # per step
 
     def predict(self, flat: np.ndarray) -> np.ndarray:
         return np.asarray(flat, dtype=float) @ self.kernel + self.bias
@@ -56,21 +58,44 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, penalty: float, weights: np.ndarray 
 def fit_ridge_validated(
     x_train: np.ndarray, y_train: np.ndarray, origins_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
 ) -> Ridge:
-    """The penalty and half-life with the lowest validation MAE (forecasts are scored by MAE)."""
-    best: tuple[float, Ridge] | None = None
+    """Per horizon step, the penalty and half-life with the lowest validation MAE (forecasts are
+    scored by MAE; the steps differ: near ones want to stay close to their anchor, far ones not)."""
+    H = y_train.shape[1]
     scale = max(len(x_train), 1) / 1000.0
+    best: list[tuple[float, float, float, np.ndarray, float]] = []  # per step: err, penalty, half-life, kernel col, bias
     for hl in HALF_LIVES:
         w = recency_weights(origins_train, hl)
         for p in PENALTIES:
             model = fit_ridge(x_train, y_train, p * scale, w)
-            err = float(np.mean(np.abs(model.predict(x_val) - y_val))) if len(x_val) else 0.0
-            if best is None or err < best[0] - 1e-12:
-                best = (err, Ridge(model.kernel, model.bias, p, hl))
-    assert best is not None
-    return best[1]
+            pred = model.predict(x_val) if len(x_val) else np.zeros((0, H))
+            for h in range(H):
+                err = float(np.mean(np.abs(pred[:, h] - y_val[:, h]))) if len(x_val) else 0.0
+                if len(best) <= h:
+                    best.append((err, p, hl, model.kernel[:, h], float(model.bias[h])))
+                elif err < best[h][0] - 1e-12:
+                    best[h] = (err, p, hl, model.kernel[:, h], float(model.bias[h]))
+    return _assemble(best)
+
+
+def _assemble(cols: list[tuple[float, float, float, np.ndarray, float]]) -> Ridge:
+    kernel = np.column_stack([c[3] for c in cols])
+    bias = np.array([c[4] for c in cols])
+    pens = tuple(c[1] for c in cols)
+    hls = tuple(c[2] for c in cols)
+    common = max(set(hls), key=hls.count)
+    return Ridge(kernel, bias, float(np.median(pens)), common, pens, hls)
 
 
 def refit(ridge: Ridge, x: np.ndarray, y: np.ndarray, origins: np.ndarray) -> Ridge:
-    """The same penalty and half-life on more data (training + validation)."""
-    model = fit_ridge(x, y, ridge.penalty * max(len(x), 1) / 1000.0, recency_weights(origins, ridge.half_life))
-    return Ridge(model.kernel, model.bias, ridge.penalty, ridge.half_life)
+    """The same per-step penalties and half-lives on more data (training + validation)."""
+    H = y.shape[1]
+    pens = ridge.penalties or (ridge.penalty,) * H
+    hls = ridge.half_lives or (ridge.half_life,) * H
+    scale = max(len(x), 1) / 1000.0
+    cols: list[tuple[float, float, float, np.ndarray, float]] = [None] * H  # type: ignore[list-item]
+    for key in sorted(set(zip(pens, hls, strict=True))):
+        model = fit_ridge(x, y, key[0] * scale, recency_weights(origins, key[1]))
+        for h in range(H):
+            if (pens[h], hls[h]) == key:
+                cols[h] = (0.0, key[0], key[1], model.kernel[:, h], float(model.bias[h]))
+    return _assemble(cols)

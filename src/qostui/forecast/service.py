@@ -209,12 +209,16 @@ def selected_forecast(selection: Sequence[str], preds: dict[str, np.ndarray]) ->
     return np.column_stack([preds[name][:, h] for h, name in enumerate(selection)])
 
 
-def select_per_step(preds: dict[str, np.ndarray], truth: np.ndarray) -> tuple[str, ...]:
-    """Per step, the method with the lowest MAE on `truth` (validation); ties keep the first."""
+def select_per_step(
+    preds: dict[str, np.ndarray], truth: np.ndarray, scale: dict[str, np.ndarray] | None = None
+) -> tuple[str, ...]:
+    """Per step, the method with the lowest MAE on `truth` (validation), each method's MAE times
+    its `scale` at that step (default 1); ties keep the first."""
     H = truth.shape[1]
+    scale = scale or {}
     chosen: list[str] = []
     for h in range(H):
-        best = min(preds, key=lambda m: _mae(preds[m][:, h], truth[:, h]))
+        best = min(preds, key=lambda m: _mae(preds[m][:, h], truth[:, h]) * (scale[m][h] if m in scale else 1.0))
         chosen.append(best)
     return tuple(chosen)
 

@@ -13,7 +13,8 @@ Steps, every choice made on the validation part (never the test part):
 1. the input design (`design`): season confirmed by autocorrelation, weekly lags once two weeks
    exist; the anchor per step: persistence or a seasonal baseline, the one with the lowest
    validation MAE at that step;
-2. the ridge model on the same inputs (penalty by validation MAE) and the tuned baselines;
+2. the ridge model on the same inputs (penalty and recency half-life per step by validation MAE)
+   and the tuned baselines;
 3. the residual LSTM, its highway started from the ridge solution, early-stopped on validation;
 4. per step, the method (lstm, linear or a baseline) with the lowest validation MAE: `selected`;
 5. the intervals: split-conformal on the selected forecast's validation residuals, adapted
@@ -124,6 +125,7 @@ class Fitted:
     x_full: list[np.ndarray]
     y_full: np.ndarray
     w_full: np.ndarray
+    first_origin: int = 0  # training origins start here (seasonal anchors need their lag)
 
 
 def _relative_targets(lv: np.ndarray, level: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -181,7 +183,7 @@ def fit_linear_part(prep: Prepared, config: ForecastConfig) -> Fitted:
         recency_weights(tr, ridge.half_life).astype(f32),
         [inp_va.seq, inp_va.flat.astype(f32), a_va.astype(f32)], y_va.astype(f32),
         [inp_full.seq, inp_full.flat.astype(f32), a_full.astype(f32)], y_full.astype(f32),
-        recency_weights(full, ridge.half_life).astype(f32),
+        recency_weights(full, ridge.half_life).astype(f32), int(need),
     )  # fmt: skip
 
 
@@ -216,8 +218,46 @@ def build_model(
     view = service.view_of_prepared(prep, config.log1p)
     preds = service.predict_methods(model, view, val)
     truth = prep.targets_mbps(val)
-    model = replace_info(model, selection=service.select_per_step(preds, truth))
+    gain = refit_gain(prep, fitted, model, view)
+    selection = service.select_per_step(preds, truth, scale={m: gain for m in MODELS})
+    if not config.use_baseline_without_skill and net is not None:
+        selection = (service.LSTM,) * prep.horizon  # the user asked for the LSTM, skill or not
+    model = replace_info(model, selection=selection)
     return replace(model, calibration=service.calibrate(model, view, val, truth))
+
+
+MODELS = (service.LSTM, service.LINEAR, service.BLEND)  # refit on training + validation for the product
+MAX_REFIT_GAIN = 0.2
+
+
+def refit_gain(prep: Prepared, fitted: Fitted, model: service.Model, view: service.SeriesView) -> np.ndarray:
+    """Per step, how much refitting on more recent data helps, measured on validation: the ridge
+    fit on the training part vs the same ridge refit on training + the first half of validation,
+    both scored on the second half, compounded for the product's twice-as-long addition. The
+    product models are refit on training + validation, the baselines are not, so the selection
+    weighs the models' validation MAE by this factor (at most 1, at least 1 - MAX_REFIT_GAIN)
+    instead of judging them as if they were never refit."""
+    H = prep.horizon
+    val = prep.origins("val")
+    if len(val) < 16:
+        return np.ones(H)
+    first, second = val[: len(val) // 2], val[len(val) // 2 :]
+    first = first[first + H <= second[0]]  # their targets lie before the second half starts
+    tr = prep.origins("train")
+    tr = tr[tr >= fitted.first_origin]
+    both = np.concatenate([tr, first])
+    inp = build_inputs(fitted.design, view.lv, view.ts, view.aux, both)
+    y = _relative_targets(view.lv, inp.level, both, H) - service.anchor_values(model.info, view, both, inp.level)
+    early = refit_ridge(fitted.ridge, inp.flat, y, both)
+    truth = prep.targets_mbps(second)
+    before = service.predict_methods(model, view, second, [service.LINEAR])[service.LINEAR]
+    after = service.predict_methods(replace(model, linear=early), view, second, [service.LINEAR])[service.LINEAR]
+    ratio = np.array([service._mae(after[:, h], truth[:, h]) / max(service._mae(before[:, h], truth[:, h]), 1e-12)
+                      for h in range(H)])  # fmt: skip
+    ratio = np.clip(np.nan_to_num(ratio, nan=1.0), 0.0, 1.0)
+    # The product adds the whole validation part, the estimate only its first half: compound it.
+    ratio = ratio ** (len(val) / max(len(first), 1))
+    return np.clip(ratio, 1 - MAX_REFIT_GAIN, 1.0)
 
 
 def replace_info(model: service.Model, **changes: Any) -> service.Model:
@@ -302,6 +342,7 @@ def train(
             "learning_rate": config.learning_rate, "batch_size": config.batch_size, "patience": config.patience,
             "seed": config.seed, "backend": fit.backend, "linear_penalty": fitted.ridge.penalty,
             "half_life": fitted.ridge.half_life, "refit_epochs": epochs_full,
+            "linear_penalties": list(fitted.ridge.penalties), "half_lives": list(fitted.ridge.half_lives),
             "history": [[round(a, 6), round(b, 6)] for a, b in fit.history],
         }  # fmt: skip
         result = finish(prep, config, fitted, fit.weights, full_weights, training, fit.versions, save=save, emit=emit)
