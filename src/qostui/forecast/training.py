@@ -13,7 +13,7 @@ Steps, every choice made on the validation part (never the test part):
 1. the input design (`design`): season confirmed by autocorrelation, weekly lags once two weeks
    exist; the anchor per step: persistence or a seasonal baseline, the one with the lowest
    validation MAE at that step;
-2. the ridge model on the same inputs (penalty and recency half-life per step by validation MAE)
+2. the ridge model on the same inputs (penalty and recency half-life by validation MAE)
    and the tuned baselines;
 3. the residual LSTM, its highway started from the ridge solution, early-stopped on validation;
 4. per step, the method (lstm, linear or a baseline) with the lowest validation MAE: `selected`;
@@ -260,6 +260,16 @@ def refit_gain(prep: Prepared, fitted: Fitted, model: service.Model, view: servi
     return np.clip(ratio, 1 - MAX_REFIT_GAIN, 1.0)
 
 
+def summary(ev: Evaluation) -> dict[str, Any]:
+    """Evaluation.to_dict() with the rows a training screen shows: the LSTM, the selected forecast,
+    the linear model, persistence and the best naive baseline (`qostui evaluate` has them all)."""
+    doc = ev.to_dict()
+    naive = [m for m in doc["methods"] if m["kind"] == "baseline" and m["name"] != service.LINEAR]
+    best = min(naive, key=lambda m: m["overall"].get("mae") or math.inf)["name"] if naive else ""
+    keep = {service.LSTM, service.SELECTED, service.LINEAR, "persistence", best}
+    return doc | {"methods": [m for m in doc["methods"] if m["name"] in keep], "best_baseline": best}
+
+
 def replace_info(model: service.Model, **changes: Any) -> service.Model:
     return replace(model, info=replace(model.info, **changes))
 
@@ -355,7 +365,7 @@ def train(
                 seconds=fit.seconds,
                 uses=result.uses,
                 verdict=result.meta["verdict"],
-                evaluation=result.evaluation.to_dict(),
+                evaluation=summary(result.evaluation),
             )
         )
         return replace(result, epochs_run=fit.epochs_run, best_epoch=fit.best_epoch, seconds=fit.seconds)
