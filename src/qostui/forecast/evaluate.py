@@ -87,7 +87,7 @@ class Evaluation:
     @property
     def model_has_skill(self) -> bool:
         m = self.model
-        return m is not None and math.isfinite(m.skill) and m.skill > 0
+        return m is not None and math.isfinite(m.skill) and m.skill > 1e-4  # float noise is no skill
 
     def to_dict(self) -> dict[str, Any]:
         return {

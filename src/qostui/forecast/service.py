@@ -53,6 +53,7 @@ LSTM = "lstm"
 LINEAR = "linear"
 BLEND = "lstm+linear"  # the two averaged in log1p space: less variance than either
 SELECTED = "selected"
+TIE = 1e-4  # relative MAE difference below which two methods count as equal
 MAX_CATCH_UP = 500  # origins scored per step when `forecast` updates the intervals after a long pause
 
 
@@ -218,7 +219,11 @@ def select_per_step(
     scale = scale or {}
     chosen: list[str] = []
     for h in range(H):
-        best = min(preds, key=lambda m: _mae(preds[m][:, h], truth[:, h]) * (scale[m][h] if m in scale else 1.0))
+        best, best_err = "", math.inf
+        for m in preds:
+            err = _mae(preds[m][:, h], truth[:, h]) * (scale[m][h] if m in scale else 1.0)
+            if err < best_err * (1 - TIE):  # a float-noise difference (lstm = linear untrained) is a tie
+                best, best_err = m, err
         chosen.append(best)
     return tuple(chosen)
 

@@ -288,8 +288,11 @@ def verdict(ev: Evaluation) -> str:
         lin = ev.get(service.LINEAR)
     except KeyError:
         return base
-    steps = sum(1 for a, b in zip(m.per_step, lin.per_step, strict=True) if a["mae"] < b["mae"])
-    if m.overall["mae"] >= lin.overall["mae"]:
+    tie = 1 - service.TIE
+    steps = sum(1 for a, b in zip(m.per_step, lin.per_step, strict=True) if a["mae"] < b["mae"] * tie)
+    if steps == 0 and abs(m.overall["mae"] - lin.overall["mae"]) <= service.TIE * lin.overall["mae"]:
+        return f"{base}; the LSTM did not improve on its linear start: it forecasts as the linear model"
+    if m.overall["mae"] >= lin.overall["mae"] * tie:
         return f"{base}; the LSTM does NOT beat the linear model (MAE {m.overall['mae']:.2f} vs {lin.overall['mae']:.2f}, better at {steps} of {len(m.per_step)} steps)"
     return f"{base}; the LSTM beats the linear model at {steps} of {len(m.per_step)} steps"
 
