@@ -38,7 +38,7 @@ from qostui.errors import QostuiError
 from qostui.forecast import conformal, service
 from qostui.forecast.baselines import Baseline, fit_baselines
 from qostui.forecast.dataset import AUX_SERIES, MIN_TRAIN_WINDOWS, Prepared, Series, prepare, season_steps
-from qostui.forecast.design import Design, build_inputs, make_design
+from qostui.forecast.design import Design, build_inputs, inverse, make_design
 from qostui.forecast.evaluate import Evaluation
 from qostui.forecast.events import (
     TrainingCancelled,
@@ -150,15 +150,31 @@ def fit_linear_part(prep: Prepared, config: ForecastConfig) -> Fitted:
     y_full = _relative_targets(view.lv, inp_full.level, full, prep.horizon)
     baselines = tuned_baselines(prep)
     # Anchor per step: persistence or a seasonal baseline the design confirmed (its lag is then
-    # known at every training origin used), the one with the lowest validation MAE there.
+    # known at every training origin used).
     # Smoothing baselines are left out: the window inputs let the ridge smooth by itself.
-    season = season_steps(prep.series.step_s)
     lag_of = {"persistence": 0, "seasonal_naive": design.season, "seasonal_decay": design.season + 1 if design.season else 0,
               "seasonal_weekly": design.week}  # fmt: skip
     usable = [b for b in baselines if b.name in lag_of and (b.name == "persistence" or lag_of[b.name] > 0)]
     truth_va = prep.targets_mbps(va)
-    val_preds = {b.label: b.predict(view.values, va, prep.horizon, season) for b in usable}
-    anchors = tuple(service.select_per_step(val_preds, truth_va))
+    # Each candidate as the anchor of every step, corrected by its own ridge: per step, the anchor
+    # whose corrected forecast is best on validation (an anchor the ridge can improve on may win
+    # over one that is better alone).
+    corrected: dict[str, np.ndarray] = {}
+    for b in usable:
+        tr_b = tr[tr >= lag_of[b.name]]
+        if len(tr_b) < MIN_TRAIN_WINDOWS:
+            continue
+        probe_b = ModelMeta(model_id="", created_at=0.0, step_s=prep.series.step_s, window=prep.window,
+                            horizon=prep.horizon, max_gap_steps=config.max_gap_steps, split=tuple(config.split),  # type: ignore[arg-type]
+                            design=design, anchors=(b.label,) * prep.horizon, selection=(), baselines=tuple(baselines),
+                            units=config.units, activation=config.activation, aci_gamma=config.aci_gamma)  # fmt: skip
+        i_tr = build_inputs(design, view.lv, view.ts, view.aux, tr_b)
+        a_tr_b = service.anchor_values(probe_b, view, tr_b, i_tr.level)
+        a_va_b = service.anchor_values(probe_b, view, va, inp_va.level)
+        r_b = fit_ridge_validated(i_tr.flat, _relative_targets(view.lv, i_tr.level, tr_b, prep.horizon) - a_tr_b, tr_b,
+                                  inp_va.flat, y_va - a_va_b)  # fmt: skip
+        corrected[b.label] = inverse(inp_va.level[:, None] + a_va_b + r_b.predict(inp_va.flat), config.log1p)
+    anchors = tuple(service.select_per_step(corrected, truth_va)) if corrected else ("persistence",) * prep.horizon
     need = max((lag_of[next(b.name for b in usable if b.label == a)] for a in anchors), default=0)
     if len(tr[tr >= need]) < MIN_TRAIN_WINDOWS:
         anchors, need = ("persistence",) * prep.horizon, 0
