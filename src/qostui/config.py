@@ -106,10 +106,10 @@ class ForecastConfig:
     log1p: bool = True
     units: int = 32
     activation: str = "tanh"
-    loss: str = "huber"  # huber | mse
-    epochs: int = 100
-    patience: int = 10
-    batch_size: int = 32
+    loss: str = "mae"  # mae | huber | mse (in level-relative log1p units)
+    epochs: int = 60
+    patience: int = 5
+    batch_size: int = 128
     learning_rate: float = 0.003
     max_gap_steps: int = 3  # gaps up to this many steps are filled; longer ones are marked
     target: str = ""  # latency/loss features from this target; "" -> mean over targets
@@ -117,6 +117,7 @@ class ForecastConfig:
     model_dir: str = ""  # "" -> $XDG_DATA_HOME/qostui/models
     time_features: bool = True  # time-of-day (and day-of-week) encodings when the data spans the cycle
     seed: int = 0  # training seed (weights init, shuffling)
+    aci_gamma: float = 0.01  # adaptive conformal step: how fast the intervals' level reacts to misses
 
     def resolved_model_dir(self) -> Path:
         return Path(self.model_dir).expanduser() if self.model_dir else data_dir() / "models"
@@ -247,7 +248,7 @@ RANGES: dict[str, Range] = {
     "ui.history_rounds": Range(1, 1_000_000),
     "forecast.step_s": Range(0, 31 * 86400, lo_open=True),
     "forecast.sequence_length": Range(2, 1000),
-    "forecast.horizon": Range(1, 20),
+    "forecast.horizon": Range(1, 48),
     "forecast.split": Range(0, 1, lo_open=True),
     "forecast.units": Range(1, 1024),
     "forecast.epochs": Range(1, 1_000_000),
@@ -256,6 +257,7 @@ RANGES: dict[str, Range] = {
     "forecast.learning_rate": Range(0, 10, lo_open=True),
     "forecast.max_gap_steps": Range(0, 1_000_000),
     "forecast.seed": Range(0, 2**32 - 1),  # numpy's seed range
+    "forecast.aci_gamma": Range(0, 0.5),
     "influx.batch_size": Range(1, 1_000_000),
     "influx.flush_interval_ms": Range(10, 3_600_000),
     "influx.backlog_max_points": Range(1, 1_000_000_000),

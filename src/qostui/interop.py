@@ -403,13 +403,17 @@ def write_jsonl(out: TextIO, records: Iterable[Record]) -> int:
 _TIME_COLUMNS = ("time", "timestamp", "ts", "_time", "datetime", "date")
 
 
-def read_records(path: Path | str, *, step_s: float = 300.0) -> list[Record]:
+def read_records(path: Path | str, *, step_s: float = 300.0, column: str | None = None) -> list[Record]:
     """Every record in a file of any supported format (see module docstring)."""
-    return read_file(path, step_s=step_s).records
+    return read_file(path, step_s=step_s, column=column).records
 
 
-def read_file(path: Path | str, *, step_s: float = 300.0) -> ReadResult:
-    """Like read_records, also saying which format was detected and what was skipped."""
+def read_file(path: Path | str, *, step_s: float = 300.0, column: str | None = None) -> ReadResult:
+    """Like read_records, also saying which format was detected and what was skipped.
+
+    `column`: read a `time,<column>` CSV whose numeric column is the series to forecast (any
+    traffic series, e.g. the wc98 files' `requests`); it is stored as the bandwidth series.
+    """
     path = Path(path)
     if not step_s > 0 or not math.isfinite(step_s):
         raise QostuiError(f"--step must be a positive number of seconds, got {step_s!r}")
@@ -428,18 +432,22 @@ def read_file(path: Path | str, *, step_s: float = 300.0) -> ReadResult:
     if not first:
         raise QostuiError(f"{path}: empty file; expected InfluxDB annotated CSV, CSV or JSON lines")
     try:
-        return _dispatch(path, lines, first_no, first, step_s)
+        return _dispatch(path, lines, first_no, first, step_s, column)
     except _CsvError as exc:
         raise QostuiError(f"{path}: line {exc.line}: not readable as CSV ({exc})") from None
 
 
-def _dispatch(path: Path, lines: list[str], first_no: int, first: str, step_s: float) -> ReadResult:
+def _dispatch(
+    path: Path, lines: list[str], first_no: int, first: str, step_s: float, column: str | None = None
+) -> ReadResult:
     head = first.lstrip()
     if head.startswith("#"):
         return _read_influx(path, lines)
     if head.startswith("{"):
         return _read_jsonl(path, lines)
     header = [c.strip().lower() for c in next(_numbered([first]))[1]]
+    if column is not None:
+        return _read_column_csv(path, lines, header, first_no, column)
     if {"_time", "_value", "_field", "_measurement"} <= set(header):
         return _read_influx(path, lines)
     if "type" in header and ("ts" in header or "time" in header):
@@ -618,6 +626,49 @@ def _read_time_csv(path: Path, lines: list[str], header: list[str], header_no: i
                 row_records.append(_import_round(ts, target, ping))
         _keep(result, line_no, *row_records)
     return result
+
+
+def _read_column_csv(path: Path, lines: list[str], header: list[str], header_no: int, column: str) -> ReadResult:
+    """`time,<column>`: one numeric column as the series (BandwidthSample rx, interface "imported")."""
+    name = column.strip().lower()
+    i_time = next((header.index(c) for c in _TIME_COLUMNS if c in header), None)
+    if i_time is None:
+        raise _fail(path, header_no, f"a CSV header with a time column ({', '.join(_TIME_COLUMNS)}) for --column", ",".join(header))
+    if not name or name not in header or header.index(name) == i_time:
+        others = [c for i, c in enumerate(header) if i != i_time]
+        raise QostuiError(
+            f"{path}: --column {column!r}: no such column (columns besides '{header[i_time]}': {', '.join(others) or 'none'})"
+        )
+    i_val = header.index(name)
+    parsed: list[tuple[int, float, float]] = []
+    missing = 0
+    for line_no, row in _numbered(lines, header_no):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
+        try:
+            ts = parse_time(row[i_time])
+        except (ValueError, OverflowError):
+            raise _fail(path, line_no, f"an RFC 3339 time or epoch seconds in '{header[i_time]}'", row[i_time]) from None
+        value = _float_cell(path, line_no, name, row[i_val])
+        if value is None:
+            missing += 1
+            continue
+        parsed.append((line_no, ts, value))
+    result = ReadResult("time-csv", [], {"missing readings": missing} if missing else {})
+    spacing = _spacing(t for _, t, _ in parsed)
+    for line_no, ts, value in parsed:  # impossible readings are rejected by the one rule of every importer
+        _keep(result, line_no, BandwidthSample(ts, IMPORT_INTERFACE, value, 0.0, spacing))
+    if not result.records and not result.rejected:
+        raise QostuiError(f"{path}: --column {column!r}: no numeric values found")
+    return result
+
+
+def infer_step_s(path: Path | str, column: str | None = None) -> float:
+    """The median spacing of a file's readings (seconds); 0 when it cannot be told."""
+    records = read_records(path, column=column)
+    return _spacing(r.ts for r in records)
 
 
 def _import_round(ts: float, target: str, values: dict[str, Any]) -> PingRound:

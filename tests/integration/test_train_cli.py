@@ -53,9 +53,20 @@ def test_import_train_forecast_evaluate(shared_data: Path, opts: list[str], tmp_
     with Store(tmp_path / "q.db") as store:
         assert len(store.forecasts(model=doc["model"])) == 6
 
+    assert all(s["lo95_mbps"] <= s["lo_mbps"] <= s["predicted_mbps"] <= s["hi_mbps"] <= s["hi95_mbps"] for s in doc["steps"])
+
     out = qostui("evaluate", *opts)
     assert out.returncode == 0, out.stderr
     assert "persistence" in out.stdout and "lstm" in out.stdout and "best baseline" in out.stdout
+    assert "cover80%" in out.stdout and "linear model" in out.stdout
+
+    out = qostui("evaluate", "--json", *opts)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    kinds = {m["name"]: m["kind"] for m in doc["methods"]}
+    assert kinds["lstm"] == "model" and kinds["linear"] == "baseline" and kinds["selected"] == "selected"
+    sel = next(m for m in doc["methods"] if m["kind"] == "selected")
+    assert len(sel["per_step"]) == 12 and {"method", "coverage_80", "coverage_95", "width_80", "width_95"} <= set(sel["per_step"][0])
 
     out = qostui("forecast", "--horizon", "13", *opts)
     assert out.returncode == 2 and "--horizon must be 1..12" in out.stderr
@@ -81,3 +92,28 @@ def test_train_from_file_and_too_little_data(shared_data: Path, opts: list[str],
 
     out = qostui("train", "--from-influx", "--range", "banana", *opts)
     assert out.returncode == 2 and "--range" in out.stderr
+
+
+def test_any_series_by_column(shared_data: Path, opts: list[str], tmp_path: Path) -> None:
+    """`--column` reads a time,NAME CSV (the wc98 files: time,requests); bad columns: one line."""
+    csv = shared_data / "wc98_requests_hour.csv"
+    out = qostui("train", "--from", str(csv), "--column", "requests", "--epochs", "2", *opts)
+    assert out.returncode == 0, out.stderr
+    assert "saved lstm-" in out.stdout and "MAE@12" in out.stdout
+    assert "forecast.step_s = 3600" in out.stdout  # inferred from the timestamps (the config says 300)
+
+    for args, expected in (
+        (("train", "--from", str(csv), "--column", "bytes"), "--column 'bytes': no such column (columns besides 'time': requests)"),
+        (("import", str(csv), "--column", "nope"), "--column 'nope': no such column"),
+        (("train", "--column", "requests"), "--column only applies with --from FILE"),
+    ):
+        out = qostui(*args, *opts)
+        errors = [line for line in out.stderr.splitlines() if line.startswith("qostui: error")]
+        assert out.returncode in (1, 2) and len(errors) == 1 and expected in errors[0], out.stderr
+        assert "Traceback" not in out.stderr
+
+    out = qostui("import", str(csv), "--column", "requests", *opts)
+    assert out.returncode == 0, out.stderr
+    assert "time-series CSV, 1466 records" in out.stdout, out.stdout
+    with Store(Path(opts[3])) as store:
+        assert store.counts()["bandwidth"] >= 1465

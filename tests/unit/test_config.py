@@ -68,7 +68,7 @@ def test_values_are_read(tmp_path: Path) -> None:
         ('targets = ["bad host!"]\n', r"is not an IP address or hostname"),
         ("interval_s = 0\n", r"'interval_s' must be between"),
         ("interval_s = 'fast'\n", r"'interval_s' must be a number"),
-        ("[forecast]\nhorizon = 50\n", r"'forecast.horizon' must be 1..20"),
+        ("[forecast]\nhorizon = 50\n", r"'forecast.horizon' must be 1..48"),
         ("[probe]\nmethod = 'udp'\n", r"'probe.method' must be one of"),
         ("interval_s = = 3\n", r"not valid TOML"),
         ("[thresholds]\nrtt_warn_ms = 500\n", r"'thresholds.rtt_warn_ms' \(500\) must be between 0 and"),

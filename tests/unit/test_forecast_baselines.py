@@ -46,7 +46,7 @@ def test_parameters_are_tuned_on_validation() -> None:
     val = np.arange(1000, 1500)
     truth = v[val[:, None] + np.arange(3)[None, :]]
     bl = {b.name: b for b in fit_baselines(v, val, truth, 3, season=288, first_eval_origin=1500)}
-    assert set(bl) == {"persistence", "seasonal_naive", "rolling_median", "ewm_log"}
+    assert set(bl) == {"persistence", "seasonal_naive", "seasonal_decay", "rolling_median", "ewm_log"}  # no 2 weeks: no weekly
     assert bl["rolling_median"].param >= 96
     assert bl["ewm_log"].param <= 0.05
     short = fit_baselines(v[:300], np.arange(100, 200), v[100:200, None], 1, season=288, first_eval_origin=200)

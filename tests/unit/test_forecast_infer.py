@@ -68,34 +68,37 @@ def test_bad_weights_are_rejected() -> None:
         NumpyLSTM(random_weights()).predict(np.zeros((1, 10, 5)))
 
 
-def saved_model_meta(k_features: list[str], horizon: int = 12) -> dict:
-    from qostui.forecast.dataset import Scaler
+DAY_S = 86400.0
 
-    k = len(k_features)
-    return {
-        "kind": "lstm",
-        "architecture": {"units": 8, "activation": "tanh"},
-        "features": k_features,
-        "scaler": Scaler(True, np.zeros(k), np.ones(k)).to_dict(),
-        "step_s": 300.0,
-        "window": 10,
-        "horizon": horizon,
-        "max_gap_steps": 3,
-        "split": [0.64, 0.16, 0.2],
-        "baselines": [{"name": "persistence", "param": 0.0, "label": "persistence"}],
-        "uses": "lstm",
-        "verdict": "test model",
-    }
+
+def cycle_series(days: int = 6, step_s: float = 300.0, seed: int = 0) -> object:
+    from qostui.forecast.dataset import Series
+
+    rng = np.random.default_rng(seed)
+    ts = 1_700_000_000.0 - 1_700_000_000.0 % DAY_S + step_s * np.arange(int(days * DAY_S / step_s))
+    v = 50 + 20 * np.sin(2 * np.pi * ts / DAY_S) + rng.normal(0, 2, len(ts))
+    return Series(step_s, ts, np.maximum(v, 0.1), {}, "cycle")
+
+
+def saved_untrained(model_dir: Path, step_s: float = 300.0) -> str:
+    """A real saved model (numpy only: untrained net, ridge highway) for tests without Keras."""
+    from qostui.config import ForecastConfig
+    from qostui.forecast.training import untrained
+
+    return untrained(cycle_series(step_s=step_s), ForecastConfig(step_s=step_s, model_dir=str(model_dir))).model_id
 
 
 def test_model_store_round_trip_and_latest(tmp_path: Path) -> None:
-    meta = saved_model_meta(["bandwidth_mbps"])
-    p1 = save_model(tmp_path, "lstm-a", meta, random_weights(k=1, h=12))
-    p2 = save_model(tmp_path, "lstm-a", meta, random_weights(k=1, h=12, seed=1))  # same id: suffixed
-    assert p1.name == "lstm-a" and p2.name == "lstm-a-2"
+    first = saved_untrained(tmp_path)
+    saved = load_model(tmp_path)
+    assert saved is not None and saved.model_id == first and saved.info is not None
+    meta = saved.meta
+    p2 = save_model(tmp_path, first, meta, saved.weights)  # same id: suffixed, and LATEST moves
+    assert p2.name == f"{first}-2"
     latest = load_model(tmp_path)
-    assert latest is not None and latest.model_id == "lstm-a-2" and latest.meta["model_id"] == "lstm-a-2"
-    assert latest.weights is not None and latest.weights["lstm_kernel"].shape == (1, 32)
+    assert latest is not None and latest.model_id == p2.name and latest.meta["model_id"] == p2.name
+    assert latest.info is not None and latest.info.selection == saved.info.selection
+    assert latest.weights is not None and latest.weights["lstm_kernel"].shape[1] == 4 * saved.info.units
     assert load_model(tmp_path / "none") is None
     (p2 / "meta.json").write_text("{broken")
     with pytest.raises(Exception, match="unreadable model metadata"):
@@ -108,7 +111,7 @@ def test_forecast_command_does_not_import_tensorflow(tmp_path: Path) -> None:
     from qostui.store import Store
 
     models = tmp_path / "models"
-    save_model(models, "lstm-test", saved_model_meta(["bandwidth_mbps"]), random_weights(k=1, h=12))
+    model_id = saved_untrained(models)
     db = tmp_path / "q.db"
     t0 = 1_700_000_000.0
     with Store(db) as store:
@@ -129,26 +132,32 @@ def test_forecast_command_does_not_import_tensorflow(tmp_path: Path) -> None:
     forecast = json.loads(lines[0])
     status = json.loads(lines[-1])
     assert status == {"rc": 0, "heavy": []}
-    assert forecast["model"] == "lstm-test" and forecast["method"] == "lstm"
+    assert forecast["model"] == model_id and forecast["method"] == "selected"
     assert [s["step"] for s in forecast["steps"]] == list(range(1, 13))
     assert forecast["stored"] is True
     with Store(db) as store:
-        stored = store.forecasts(model="lstm-test")
+        stored = store.forecasts(model=model_id)
     assert len(stored) == 12 and stored[0].ts == pytest.approx(t0 + 300 * 40)
+    # Every stored forecast carries both intervals, nested around the point forecast.
+    for f in stored:
+        assert f.predicted_lo95_mbps <= f.predicted_lo_mbps <= f.predicted_mbps <= f.predicted_hi_mbps <= f.predicted_hi95_mbps
 
 
-def test_forecaster_end_to_end_latency_under_5_ms(tmp_path: Path) -> None:
+def test_forecaster_end_to_end(tmp_path: Path) -> None:
+    """Forecaster (the TUI's path): model, intervals, and a model-time figure kept generous (a
+    busy 2-core machine); bench/forecast_suite.py measures it properly."""
     from qostui.config import ForecastConfig
     from qostui.forecast.dataset import Series
     from qostui.forecast.forecaster import Forecaster
 
-    save_model(tmp_path, "lstm-x", saved_model_meta(["bandwidth_mbps", "tod_sin", "tod_cos"]), random_weights(k=3, u=32, h=12))
+    saved_untrained(tmp_path)
     fc = Forecaster.load(ForecastConfig(model_dir=str(tmp_path)))
     series = Series.from_values(np.linspace(1, 50, 600), 300.0, 1_700_000_000.0)
     result = fc.forecast(series)
     # the fastest of many calls: what the code costs, not how busy the machine is
     assert min(_timed_ms(lambda: fc.forecast(series)) for _ in range(50)) < 5.0
     assert len(result.forecasts) == 12 and all(f.predicted_mbps >= 0 for f in result.forecasts)
+    assert all(f.predicted_lo_mbps is not None for f in result.forecasts)
 
 
 def test_short_recent_history_falls_back_to_the_best_baseline(tmp_path: Path) -> None:
@@ -156,14 +165,12 @@ def test_short_recent_history_falls_back_to_the_best_baseline(tmp_path: Path) ->
     from qostui.forecast.dataset import Series
     from qostui.forecast.forecaster import Forecaster
 
-    meta = saved_model_meta(["bandwidth_mbps"])
-    meta["baselines"].append({"name": "rolling_median", "param": 6.0, "label": "rolling_median(6)"})
-    meta["evaluation"] = {"best_baseline": "rolling_median(6)"}
-    save_model(tmp_path, "lstm-y", meta, random_weights(k=1, h=12))
+    model_id = saved_untrained(tmp_path)
     fc = Forecaster.load(ForecastConfig(model_dir=str(tmp_path)))
+    assert fc.model is not None
+    best = fc.model.info.best_baseline
     result = fc.forecast(Series.from_values([5.0, 1.0, 9.0, 2.0, 3.0, 100.0], 300.0), horizon=2)
-    assert result.method == "baseline" and result.model == "baseline:rolling_median(6)"
+    assert result.method == "baseline" and result.model == f"baseline:{best}"
     assert "need the last 10" in result.reason
-    assert [f.predicted_mbps for f in result.forecasts] == [4.0, 4.0]
     long = fc.forecast(Series.from_values(np.arange(30.0) + 1, 300.0))
-    assert long.method == "lstm" and long.model == "lstm-y"
+    assert long.method == "selected" and long.model == model_id

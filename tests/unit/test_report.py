@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from qostui.config import Config
-from qostui.forecast.dataset import Scaler, prepare
+from qostui.forecast.dataset import prepare, season_steps
+from qostui.forecast.evaluate import evaluate
 from qostui.forecast.source import series_from_store
-from qostui.forecast.training import evaluate_prepared, tuned_baselines
+from qostui.forecast.training import tuned_baselines
 from qostui.records import BandwidthSample, Forecast, PingRound, ProbeState
 from qostui.report import data as rd
 from qostui.report import markdown, terminal
@@ -86,7 +87,9 @@ def test_no_model_uses_best_baseline_and_matches_the_engine(store: Store, config
     assert "no trained model" in ev.note and "no trained model" in ev.method_title
     # The same table `qostui evaluate` prints: the engine's own functions on the same series.
     prep = prepare(series_from_store(store, config.forecast), config.forecast)
-    engine = evaluate_prepared(prep, None, tuned_baselines(prep))
+    test = prep.origins("test")
+    preds = {b.label: b.predict(prep.filled_mbps, test, prep.horizon, season_steps(STEP)) for b in tuned_baselines(prep)}
+    engine = evaluate(preds, prep.targets_mbps(test), {name: "baseline" for name in preds})
     assert ev.evaluation is not None
     assert [m.name for m in ev.evaluation.methods] == [m.name for m in engine.methods]
     for mine, theirs in zip(ev.evaluation.methods, engine.methods, strict=True):
@@ -264,49 +267,67 @@ def test_png_is_written_and_not_blank(store: Store, config: Config, tmp_path: Pa
 
 
 def _save_random_model(store: Store, config: Config, step_s: float | None = None) -> str:
-    from qostui.forecast.model_store import save_model
+    """A real saved model without Keras: the untrained net (ridge highway) on the store's series,
+    with a made-up loss history (the report draws what the metadata holds)."""
+    import json
 
-    fc = config.forecast
-    prep = prepare(series_from_store(store, fc), fc)
-    k, u, H = len(prep.names), 4, fc.horizon
-    rng = np.random.default_rng(0)
-    weights = {
-        "lstm_kernel": rng.normal(0, 0.3, (k, 4 * u)), "lstm_recurrent_kernel": rng.normal(0, 0.3, (u, 4 * u)),
-        "lstm_bias": np.zeros(4 * u), "dense_kernel": rng.normal(0, 0.3, (u, H)), "dense_bias": np.zeros(H),
-    }  # fmt: skip
-    meta = {
-        "kind": "lstm", "features": prep.names, "scaler": prep.scaler.to_dict(), "step_s": step_s or fc.step_s,
-        "window": fc.sequence_length, "horizon": H, "max_gap_steps": fc.max_gap_steps, "split": list(fc.split),
-        "architecture": {"units": u, "activation": "tanh"}, "created": "2025-06-18T00:00:00Z",
-        "training": {"history": [[0.9, 1.0], [0.5, 0.7], [0.4, 0.75]], "best_epoch": 2, "epochs_run": 3, "loss": "huber"},
-    }  # fmt: skip
-    return save_model(fc.resolved_model_dir(), "lstm-test", meta, weights).name
+    from qostui.forecast.training import untrained
+
+    fc = config.forecast if step_s is None else replace(config.forecast, step_s=step_s)
+    series = series_from_store(store, config.forecast)
+    result = untrained(replace(series, step_s=fc.step_s), fc)
+    assert result.path is not None
+    meta_path = result.path / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["training"] = {"history": [[0.9, 1.0], [0.5, 0.7], [0.4, 0.75]], "best_epoch": 2, "epochs_run": 3, "loss": "mae"}
+    meta_path.write_text(json.dumps(meta))
+    return result.model_id
 
 
 def test_saved_model_drives_plots_1_to_3(store: Store, config: Config) -> None:
-    from qostui.forecast.infer import NumpyLSTM
-    from qostui.forecast.model_store import load_model
+    from qostui.forecast import service
 
     model_id = _save_random_model(store, config)
     report = rd.report_data(store, config)
     ev = report.evaluation
-    assert ev.has_model and ev.method == "lstm" and ev.model_id == model_id
+    assert ev.has_model and ev.method == "selected" and ev.model_id == model_id
     assert ev.evaluation is not None and ev.evaluation.model is not None
-    # Random weights have no skill: the report says so rather than presenting the model as good.
-    assert "does NOT beat" in ev.note
-    saved = load_model(config.forecast.resolved_model_dir())
-    assert saved is not None and saved.weights is not None
-    prep = prepare(series_from_store(store, config.forecast), config.forecast, names=saved.meta["features"],
-                   scaler=Scaler.from_dict(saved.meta["scaler"]))  # fmt: skip
-    origins = prep.origins("test")
-    expect = prep.scaler.inverse_bw(NumpyLSTM(saved.weights).predict(prep.inputs(origins)))
-    np.testing.assert_allclose(ev.predictions["lstm"], expect)
+    # The plots show what `qostui evaluate` scores: the service on the same series.
+    model = service.load_model_for(config.forecast)
+    assert model is not None
+    scored = service.score(model, prepare(series_from_store(store, config.forecast), service.model_config(model.info, config.forecast)))
+    np.testing.assert_allclose(ev.predictions["selected"], scored.predictions["selected"])
     assert model_id in report.actual_vs_predicted.title and model_id in report.loss_history.title
     labels = [ln.label for ln in report.actual_vs_predicted.lines]
-    assert "lstm +1 step" in labels and f"{ev.best_baseline} +1 step" in labels
+    assert "selected +1 step" in labels and f"{ev.best_baseline} +1 step" in labels
+    bands = report.actual_vs_predicted.bands
+    assert [b.level for b in bands] == [0.95, 0.8] and all(np.isfinite(b.lo).any() for b in bands)
     assert report.loss_history.best_epoch == 2 and len(report.loss_history.epochs) == 3
     text = markdown.render_markdown(report, {})
     assert f"Model `{model_id}`" in text and "| **lstm** | model |" in text
+
+
+def test_old_import_long_gap_and_recent_readings_still_plot_predictions_and_band(tmp_path: Path, config: Config) -> None:
+    """An old import, months of nothing, then a short recording: plot 1 shows the forecasts and
+    their band (it used to show only the actual line there)."""
+    from qostui.report.png import write_png
+
+    s = Store(tmp_path / "gap.db")
+    try:
+        fill_generated(s, days=3.0, targets=TARGETS[:1])
+        _save_random_model(s, config)
+        recent = T0 + 120 * DAY
+        s.write([BandwidthSample(recent + i * STEP, "eth0", 40.0 + (i % 5), 1.0, STEP) for i in range(8)])
+        report = rd.report_data(s, config)
+        avp = report.actual_vs_predicted
+        assert report.evaluation.has_model and not avp.empty
+        predicted = [ln for ln in avp.lines[1:] if ln.style != "points"]
+        assert predicted and all(np.isfinite(ln.values).any() for ln in predicted), [ln.label for ln in avp.lines]
+        assert avp.bands and all(np.isfinite(b.lo).sum() > 10 for b in avp.bands)
+        png = write_png(avp, tmp_path / "avp.png")
+        assert png.stat().st_size > 20_000
+    finally:
+        s.close()
 
 
 def test_model_with_another_step_falls_back_to_baselines(store: Store, config: Config) -> None:

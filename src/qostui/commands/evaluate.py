@@ -1,10 +1,9 @@
-"""`qostui evaluate`: score the saved model against naive baselines on the test part."""
+"""`qostui evaluate`: score the saved model, the per-step selected forecast and the baselines on the test part."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 
 from qostui.config import Config
 
@@ -14,41 +13,53 @@ HELP = "compare the model with naive baselines"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_file", metavar="FILE", default=None,
                         help="evaluate on a file `qostui import` reads instead of the store")
+    parser.add_argument("--column", metavar="NAME", default=None,
+                        help="with --from: the numeric column of a time,NAME CSV to use as the series")
     parser.add_argument("--model", metavar="ID", default=None, help="a saved model id (default: the latest)")
     parser.add_argument("--json", action="store_true", default=None, help="print one JSON document")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from qostui.errors import QostuiError
-    from qostui.forecast.dataset import Scaler, prepare
-    from qostui.forecast.infer import NumpyLSTM
-    from qostui.forecast.model_store import load_model
+    from qostui.errors import ConfigError
+    from qostui.forecast import service
+    from qostui.forecast.dataset import prepare, season_steps
+    from qostui.forecast.evaluate import evaluate
     from qostui.forecast.source import series_from_config_store, series_from_file
-    from qostui.forecast.training import evaluate_prepared, tuned_baselines
+    from qostui.forecast.training import tuned_baselines
 
     cfg = config.forecast
-    series = series_from_file(args.from_file, cfg) if args.from_file else series_from_config_store(config)
-    saved = load_model(cfg.resolved_model_dir(), args.model)
-    if saved is not None:
-        meta = saved.meta
-        if abs(float(meta["step_s"]) - cfg.step_s) > 1e-9:
-            raise QostuiError(f"model {saved.model_id} uses step {meta['step_s']:g}s but forecast.step_s is {cfg.step_s:g}s")
-        # Score with the model's own window, horizon, split, features and scaler.
-        cfg = replace(cfg, sequence_length=int(meta["window"]), horizon=int(meta["horizon"]),
-                      split=tuple(meta["split"]), max_gap_steps=int(meta.get("max_gap_steps", cfg.max_gap_steps)))
-        prep = prepare(series, cfg, names=meta["features"], scaler=Scaler.from_dict(meta["scaler"]), purpose="evaluation")
-        model = NumpyLSTM(saved.weights, meta["architecture"]["activation"]) if saved.weights is not None else None
+    if args.column and not args.from_file:
+        raise ConfigError("--column only applies with --from FILE")
+    series = series_from_file(args.from_file, cfg, column=args.column) if args.from_file else series_from_config_store(config)
+    model = service.load_model_for(cfg, args.model)
+    if model is not None:
+        scored = service.score(model, prepare(series, service.model_config(model.info, cfg), purpose="evaluation"))
+        ev = scored.evaluation
+        uses = model.info.uses
     else:
         prep = prepare(series, cfg, purpose="evaluation")
-        model = None
-    ev = evaluate_prepared(prep, model, tuned_baselines(prep))
-    uses = "lstm" if model is not None and (ev.model_has_skill or not cfg.use_baseline_without_skill) else ev.best_baseline
+        test = prep.origins("test")
+        season = season_steps(series.step_s)
+        preds = {b.label: b.predict(prep.filled_mbps, test, prep.horizon, season) for b in tuned_baselines(prep)}
+        ev = evaluate(preds, prep.targets_mbps(test), {name: "baseline" for name in preds})
+        uses = ev.best_baseline
+    verdict = _verdict(ev)
     if args.json:
-        doc = ev.to_dict() | {"model_id": saved.model_id if saved else None, "data": series.source,
-                              "verdict": ev.verdict(), "forecasts_use": uses}
+        doc = ev.to_dict() | {"model_id": model.model_id if model else None, "data": series.source,
+                              "verdict": verdict, "forecasts_use": uses}
         print(json.dumps(doc, allow_nan=False))
         return 0
-    print(f"data: {series.source} ({series.observed} readings); model: {saved.model_id if saved else 'none trained'}")
+    print(f"data: {series.source} ({series.observed} readings); model: {model.model_id if model else 'none trained'}")
     print(ev.format_table())
-    print(ev.verdict())
+    if model is not None:
+        print(ev.format_intervals())
+    print(verdict)
+    if model is not None:
+        print(f"forecasts use: {uses}")
     return 0
+
+
+def _verdict(ev: object) -> str:
+    from qostui.forecast.training import verdict
+
+    return verdict(ev)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from qostui.forecast.baselines import ROLLING_STEPS
+    from qostui.forecast.baselines import ROLLING_STEPS, WEEK_DAYS
     from qostui.forecast.dataset import season_steps
     from qostui.forecast.forecaster import Forecaster
     from qostui.forecast.source import series_from_file, series_from_store
@@ -46,7 +46,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
             span = store.time_range("bandwidth")
             if span is not None and forecaster.saved is not None:
                 # Enough recent history for the window and any baseline (a day back, longest median).
-                steps = max(ROLLING_STEPS) + season_steps(cfg.step_s) + forecaster.window + 16
+                # A week back for the weekly lags, plus the window; at least the longest median.
+                season = season_steps(cfg.step_s)
+                steps = max(max(ROLLING_STEPS), WEEK_DAYS * season + season) + forecaster.window + 64
                 since = span[1] - steps * cfg.step_s
             series = series_from_store(store, cfg, since=since)
             result = forecaster.forecast(series, args.horizon)
@@ -59,12 +61,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return 0
     print(f"model: {result.model} ({result.reason})")
     print(f"history up to {_clock(result.data_end_ts)}; step {cfg.step_s:g}s")
-    print(f"{'step':>4}  {'time (UTC)':<20} {'Mbps':>10}")
-    for f in result.forecasts:
-        print(f"{f.step:>4}  {_clock(f.ts):<20} {f.predicted_mbps:>10.2f}")
+    print(f"{'step':>4}  {'time (UTC)':<20} {'Mbps':>10}  {'80% interval':>21}  {'95% interval':>21}  method")
+    for i, f in enumerate(result.forecasts):
+        method = result.methods[i] if i < len(result.methods) else result.method
+        print(f"{f.step:>4}  {_clock(f.ts):<20} {f.predicted_mbps:>10.2f}  {_band(f.predicted_lo_mbps, f.predicted_hi_mbps)}"
+              f"  {_band(f.predicted_lo95_mbps, f.predicted_hi95_mbps)}  {method}")
     if stored:
         print(f"stored {len(result.forecasts)} forecast(s) in {config.store.resolved_path()}")
     return 0
+
+
+def _band(lo: float | None, hi: float | None) -> str:
+    if lo is None or hi is None:
+        return f"{'-':>21}"
+    return f"{lo:>10.2f}..{hi:<9.2f}"
 
 
 def _clock(ts: float) -> str:

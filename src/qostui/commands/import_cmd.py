@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="where a row differs from the one stored for the same time, take the file's value",
     )
+    parser.add_argument(
+        "--column",
+        metavar="NAME",
+        default=None,
+        help="read time,NAME CSV files: their numeric column NAME (e.g. requests) is stored as the series to forecast",
+    )
 
 
 def _key(record: object) -> str:
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     step_s = float(args.step)
     if not (step_s > 0 and math.isfinite(step_s)):
         raise ConfigError(f"--step: expected a positive number of seconds, got {args.step:g}")
-    results = [(Path(f), read_file(Path(f), step_s=step_s)) for f in args.files]  # check all first
+    results = [(Path(f), read_file(Path(f), step_s=step_s, column=args.column)) for f in args.files]  # check all first
     for path, result in results:
         if result.rejected and not result.records:
             reasons = "; ".join(f"{len(v)} {k} ({_lines(v, 1)})" for k, v in sorted(result.rejected.items()))

@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--from", dest="from_file", metavar="FILE", default=None,
                      help="train on a file `qostui import` reads instead of the store")
     src.add_argument("--from-influx", action="store_true", default=None, help="train on history queried from InfluxDB")
+    parser.add_argument("--column", metavar="NAME", default=None,
+                        help="with --from: the numeric column of a time,NAME CSV (e.g. requests) to forecast")
+    parser.add_argument("--step", metavar="DURATION", default=None,
+                        help="resampling step (e.g. 5m, 1h; default: forecast.step_s, or with --from inferred from the file)")
     parser.add_argument("--range", dest="range", metavar="DURATION", default=None,
                         help="with --from-influx: how far back (e.g. 7d; default 30d)")
     parser.add_argument("--target", metavar="T", default=None, help="latency/loss features from this target")
@@ -36,6 +40,19 @@ def forecast_config(args: argparse.Namespace, config: Config) -> Config:
         if not 1 <= args.epochs <= 100000:
             raise ConfigError(f"--epochs must be 1..100000, got {args.epochs}")
         changes["epochs"] = args.epochs
+    if getattr(args, "column", None) and not getattr(args, "from_file", None):
+        raise ConfigError("--column only applies with --from FILE")
+    step = getattr(args, "step", None)
+    if step is not None:
+        changes["step_s"] = parse_duration(step, "--step")
+        if not changes["step_s"] > 0:
+            raise ConfigError(f"--step must be positive, got {step!r}")
+    elif getattr(args, "from_file", None) and getattr(args, "column", None):
+        from qostui.interop import infer_step_s
+
+        inferred = infer_step_s(args.from_file, args.column)
+        if inferred > 0:
+            changes["step_s"] = inferred
     return config.with_overrides(forecast=replace(f, **changes)) if changes else config
 
 
@@ -43,7 +60,7 @@ def load_series(args: argparse.Namespace, config: Config) -> Any:
     from qostui.forecast import source
 
     if getattr(args, "from_file", None):
-        return source.series_from_file(args.from_file, config.forecast)
+        return source.series_from_file(args.from_file, config.forecast, column=getattr(args, "column", None))
     if getattr(args, "from_influx", None):
         range_s = parse_duration(args.range, "--range") if args.range else 30 * 86400.0
         return source.series_from_influx(config, range_s)
@@ -111,6 +128,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from qostui.forecast.evaluate import Evaluation
     from qostui.forecast.training import train
 
+    base_step_s = config.forecast.step_s
     config = forecast_config(args, config)
     series = load_series(args, config)
     printer = Printer(bool(args.json))
@@ -131,7 +149,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if not args.json:
         ev: Evaluation = result.evaluation
         print(ev.format_table())
-        print(ev.verdict())
-        uses = "the LSTM" if result.uses == "lstm" else f"the baseline {result.uses}"
+        print(ev.format_intervals())
+        print(result.model.info.verdict if result.model is not None else ev.verdict())
+        uses = "the LSTM at every step" if result.uses == "lstm" else result.uses
         print(f"saved {result.model_id} to {result.path}; `qostui forecast` will use {uses}")
+        if abs(config.forecast.step_s - base_step_s) > 1e-9:
+            print(f"note: trained at {config.forecast.step_s:g}s steps; set forecast.step_s = {config.forecast.step_s:g}"
+                  " to forecast with it")
     return 0

@@ -3,7 +3,10 @@
 - persistence: the last value, repeated over the horizon;
 - seasonal_naive: the value one day earlier at the same time (only when the data spans days);
 - rolling_median: the median of the last `param` steps;
-- ewm_log: an exponentially weighted mean of log1p values with smoothing `param` (alpha).
+- ewm_log: an exponentially weighted mean of log1p values with smoothing `param` (alpha);
+- seasonal_weekly: the value one week earlier (only when the data spans two weeks);
+- seasonal_decay: the value one day earlier plus today's deviation from yesterday (in log1p
+  space), the deviation fading as `param`**step.
 
 The free parameter of rolling_median and ewm_log is chosen on the validation part (never the
 test part), so the model is compared with the strongest honest version of each baseline.
@@ -20,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASELINE_NAMES = ("persistence", "seasonal_naive", "rolling_median", "ewm_log")
+BASELINE_NAMES = ("persistence", "seasonal_naive", "seasonal_weekly", "seasonal_decay", "rolling_median", "ewm_log")
+WEEK_DAYS = 7
+DECAY_FACTORS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)  # candidates for seasonal_decay's fading
 ROLLING_STEPS = (6, 12, 24, 48, 96, 144, 288)  # candidates for the median window
 EWM_ALPHAS = (0.5, 0.3, 0.2, 0.1, 0.05, 0.02)
 
@@ -82,6 +87,19 @@ def ewm_log(values: np.ndarray, origins: np.ndarray, horizon: int, alpha: float)
     return np.repeat(pred[:, None], horizon, axis=1)
 
 
+def seasonal_decay(values: np.ndarray, origins: np.ndarray, horizon: int, season: int, phi: float) -> np.ndarray:
+    """Yesterday's value at the same time, shifted by today's deviation from yesterday (log1p
+    space) fading as phi**step; seasonal naive stands in where yesterday's reading is unknown."""
+    base = seasonal_naive(values, origins, horizon, season)
+    logs = np.log1p(np.maximum(values, 0.0))
+    last = np.log1p(np.maximum(_last_known(values, origins), 0.0))
+    j = origins - 1 - season
+    ago = np.where(j >= 0, logs[np.clip(j, 0, len(logs) - 1)], np.nan)
+    dev = np.nan_to_num(last - ago)  # unknown: no shift
+    shift = dev[:, None] * phi ** np.arange(1, horizon + 1)[None, :]
+    return np.maximum(np.expm1(np.log1p(np.maximum(base, 0.0)) + shift), 0.0)
+
+
 @dataclass(frozen=True)
 class Baseline:
     """A baseline with its chosen parameter (0 when it has none)."""
@@ -95,6 +113,8 @@ class Baseline:
             return f"rolling_median({int(self.param)})"
         if self.name == "ewm_log":
             return f"ewm_log({self.param:g})"
+        if self.name == "seasonal_decay":
+            return f"seasonal_decay({self.param:g})"
         return self.name
 
     def predict(self, values: np.ndarray, origins: np.ndarray, horizon: int, season: int = 0) -> np.ndarray:
@@ -107,6 +127,10 @@ class Baseline:
             return rolling_median(values, origins, horizon, int(self.param))
         if self.name == "ewm_log":
             return ewm_log(values, origins, horizon, float(self.param))
+        if self.name == "seasonal_weekly":
+            return seasonal_naive(values, origins, horizon, int(self.param) or WEEK_DAYS * season)
+        if self.name == "seasonal_decay":
+            return seasonal_decay(values, origins, horizon, season, float(self.param))
         raise ValueError(f"unknown baseline {self.name!r}")
 
     def to_dict(self) -> dict[str, object]:
@@ -144,8 +168,17 @@ def fit_baselines(
         elif name == "seasonal_naive":
             if seasonal_available(min(first_eval_origin, int(val_origins.min(initial=first_eval_origin))), season, horizon):
                 out.append(Baseline("seasonal_naive", float(season)))
-        elif name in ("rolling_median", "ewm_log"):
-            params: Sequence[float] = ROLLING_STEPS if name == "rolling_median" else EWM_ALPHAS
+        elif name == "seasonal_weekly":
+            if seasonal_available(min(first_eval_origin, int(val_origins.min(initial=first_eval_origin))),
+                                  WEEK_DAYS * season, horizon):
+                out.append(Baseline("seasonal_weekly", float(WEEK_DAYS * season)))
+        elif name in ("rolling_median", "ewm_log", "seasonal_decay"):
+            if name == "seasonal_decay" and not seasonal_available(
+                min(first_eval_origin, int(val_origins.min(initial=first_eval_origin))), season + 1, horizon
+            ):
+                continue
+            params: Sequence[float] = {"rolling_median": ROLLING_STEPS, "ewm_log": EWM_ALPHAS,
+                                       "seasonal_decay": DECAY_FACTORS}[name]
             best: tuple[float, float] | None = None
             for p in params:
                 if len(val_origins) == 0:

@@ -40,7 +40,7 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 @dataclass
 class MethodScore:
     name: str
-    kind: str  # "model" | "baseline" | "reference"
+    kind: str  # "model" (the LSTM) | "selected" (the per-step product forecast) | "baseline" (all others)
     overall: dict[str, float]
     per_step: list[dict[str, float]]
     skill: float = float("nan")  # overall, vs the best baseline
@@ -62,7 +62,7 @@ def _num(x: float) -> float | None:
 
 
 def _clean(d: Mapping[str, float]) -> dict[str, float | None]:
-    return {k: (v if k == "n" else _num(v)) for k, v in d.items()}
+    return {k: (v if k == "n" or isinstance(v, str) else _num(v)) for k, v in d.items()}
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Evaluation:
     @property
     def model_has_skill(self) -> bool:
         m = self.model
-        return m is not None and math.isfinite(m.skill) and m.skill > 0
+        return m is not None and math.isfinite(m.skill) and m.skill > 1e-4  # float noise is no skill
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,7 +108,7 @@ class Evaluation:
                 m["name"],
                 m["kind"],
                 {k: f(v) for k, v in m["overall"].items()},
-                [{k: f(v) for k, v in s.items()} for s in m["per_step"]],
+                [{k: v if isinstance(v, str) else f(v) for k, v in s.items()} for s in m["per_step"]],
                 f(m.get("skill")),
                 [f(s) for s in m.get("skill_per_step", [])],
             )
@@ -136,6 +136,23 @@ class Evaluation:
         lines.append(
             f"{self.n_windows} test window(s), horizon {H}; MAE/RMSE in Mbps; skill = 1 - MAE/MAE(best baseline *)"
         )
+        return "\n".join(lines)
+
+    def format_intervals(self) -> str:
+        """Per step: the selected method, empirical coverage and mean width of both intervals."""
+        try:
+            sel = self.get("selected")
+        except KeyError:
+            return ""
+        head = f"{'step':>4} {'method':<22} {'MAE':>10} {'cover80%':>8} {'width80':>10} {'cover95%':>8} {'width95':>10}"
+        lines = [head, "-" * len(head)]
+        for i, s in enumerate(sel.per_step):
+            lines.append(
+                f"{i + 1:>4} {str(s.get('method', '?'))[:22]:<22} {_fmt(s['mae'], 10, 2)}"
+                f" {_fmt(100 * s.get('coverage_80', math.nan), 8, 1)} {_fmt(s.get('width_80', math.nan), 10, 2)}"
+                f" {_fmt(100 * s.get('coverage_95', math.nan), 8, 1)} {_fmt(s.get('width_95', math.nan), 10, 2)}"
+            )
+        lines.append("intervals: split-conformal on validation residuals, adapted online (ACI) through the test part")
         return "\n".join(lines)
 
     def verdict(self) -> str:

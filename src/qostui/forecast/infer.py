@@ -85,3 +85,51 @@ def weights_from_keras(arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
     if len(arrays) != 5:
         raise ValueError(f"expected 5 weight arrays (LSTM kernel, recurrent, bias; Dense kernel, bias), got {len(arrays)}")
     return {name: np.asarray(a) for name, a in zip(WEIGHT_NAMES, arrays, strict=True)}
+
+
+RESIDUAL_WEIGHTS = (*WEIGHT_NAMES, "highway_kernel", "highway_bias")
+
+
+class ResidualNet:
+    """anchor + highway(flat) + head(LSTM(seq)), in numpy (see `qostui.forecast.lstm`).
+
+    The highway is a linear map of the flat inputs (started from the ridge solution), the head a
+    dense layer on the LSTM's last hidden state (started at zero), so an untrained net is the
+    linear model, and with a zero highway exactly its anchor.
+    """
+
+    def __init__(self, weights: Mapping[str, np.ndarray], activation: str = "tanh") -> None:
+        missing = [n for n in RESIDUAL_WEIGHTS if n not in weights]
+        if missing:
+            raise ValueError(f"weights lack {', '.join(missing)}")
+        self.lstm = NumpyLSTM(weights, activation)
+        self.highway_kernel = np.asarray(weights["highway_kernel"], dtype=np.float64)
+        self.highway_bias = np.asarray(weights["highway_bias"], dtype=np.float64)
+        if self.highway_kernel.shape[1] != self.lstm.horizon:
+            raise ValueError("inconsistent highway and head shapes")
+
+    @property
+    def horizon(self) -> int:
+        return self.lstm.horizon
+
+    def predict(self, seq: np.ndarray, flat: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """Level-relative log predictions, shape (batch, horizon)."""
+        flat = np.asarray(flat, dtype=np.float64)
+        if flat.ndim != 2 or flat.shape[1] != self.highway_kernel.shape[0]:
+            raise ValueError(f"expected flat inputs of shape (batch, {self.highway_kernel.shape[0]}), got {flat.shape}")
+        return np.asarray(anchor, dtype=np.float64) + flat @ self.highway_kernel + self.highway_bias + self.lstm.predict(seq)
+
+
+def zero_residual_weights(n_seq: int, n_flat: int, units: int, horizon: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random LSTM, zero head and zero highway: a net that returns its anchor (for tests and as
+    the starting point before the ridge initialisation)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "lstm_kernel": rng.normal(0, 0.3, (n_seq, 4 * units)),
+        "lstm_recurrent_kernel": rng.normal(0, 0.3, (units, 4 * units)),
+        "lstm_bias": np.zeros(4 * units),
+        "dense_kernel": np.zeros((units, horizon)),
+        "dense_bias": np.zeros(horizon),
+        "highway_kernel": np.zeros((n_flat, horizon)),
+        "highway_bias": np.zeros(horizon),
+    }

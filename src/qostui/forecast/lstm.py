@@ -1,9 +1,16 @@
-"""Keras LSTM training. Keras is imported only inside `fit_lstm`, never at module import.
+"""Keras LSTM training. Keras is imported only inside functions, never at module import.
 
-Only the `keras` API is used, so `KERAS_BACKEND=torch` or `jax` works where installed. The model is
-Input(window, features) -> LSTM(units, activation) -> Dense(horizon), trained with Huber or MSE
-loss on scaled (log1p + standardised) bandwidth, with early stopping on validation loss and the
-best weights restored. The result is plain numpy weights for `qostui.forecast.infer.NumpyLSTM`.
+Only the `keras` API is used, so `KERAS_BACKEND=torch` or `jax` works where installed. The model
+(see `qostui.forecast.design` for its inputs) forecasts level-relative log1p values:
+
+    out = anchor + highway(flat) + head(LSTM(seq))
+
+The anchor is a naive forecast (persistence or a seasonal lag), the highway a Dense on the flat
+inputs started from the closed-form ridge solution (as LSTNet's autoregressive part), the head a
+Dense on the LSTM's last state started at zero: the untrained net is the linear model, and the
+LSTM learns only what that misses. Loss MAE by default (the series are spiky: MAE aims at the
+median), early stopping on validation loss with the best weights restored, the untrained net
+(epoch 0) included. The result is plain numpy weights for `qostui.forecast.infer.ResidualNet`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ import numpy as np
 
 from qostui.errors import QostuiError
 from qostui.forecast.events import EpochEnded, TrainingEvent, TrainingStage
-from qostui.forecast.infer import weights_from_keras
 
 INSTALL_HINT = "TensorFlow/Keras is not installed: pip install 'qostui[ml]' (forecasts use baselines meanwhile)"
 
@@ -111,18 +117,31 @@ def library_versions(keras: Any) -> dict[str, str]:
     return versions
 
 
-def build_model(
-    keras: Any, window: int, n_features: int, horizon: int, units: int, activation: str, loss: str, learning_rate: float
+def build_residual_model(
+    keras: Any, window: int, n_seq: int, n_flat: int, horizon: int, units: int, activation: str,
+    loss: str, learning_rate: float,
 ) -> Any:
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(window, n_features)),
-            keras.layers.LSTM(units, activation=activation),
-            keras.layers.Dense(horizon),
-        ]
-    )
+    """anchor + highway(flat) + head(LSTM(seq)); the head starts at zero (see infer.ResidualNet)."""
+    seq_in = keras.Input(shape=(window, n_seq), name="seq")
+    flat_in = keras.Input(shape=(n_flat,), name="flat")
+    anchor_in = keras.Input(shape=(horizon,), name="anchor")
+    hidden = keras.layers.LSTM(units, activation=activation, name="lstm")(seq_in)
+    head = keras.layers.Dense(horizon, kernel_initializer="zeros", bias_initializer="zeros", name="head")(hidden)
+    highway = keras.layers.Dense(horizon, kernel_initializer="zeros", bias_initializer="zeros", name="highway")(flat_in)
+    out = keras.layers.Add(name="forecast")([anchor_in, highway, head])
+    model = keras.Model([seq_in, flat_in, anchor_in], out)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=_loss(keras, loss))
     return model
+
+
+def residual_weights(model: Any) -> dict[str, np.ndarray]:
+    """Named arrays of a build_residual_model model (infer.RESIDUAL_WEIGHTS)."""
+    k, r, b = model.get_layer("lstm").get_weights()
+    dk, db = model.get_layer("head").get_weights()
+    hk, hb = model.get_layer("highway").get_weights()
+    arrays = {"lstm_kernel": k, "lstm_recurrent_kernel": r, "lstm_bias": b, "dense_kernel": dk, "dense_bias": db,
+              "highway_kernel": hk, "highway_bias": hb}  # fmt: skip
+    return {name: np.asarray(a) for name, a in arrays.items()}
 
 
 def _loss(keras: Any, name: str) -> Any:
@@ -133,12 +152,14 @@ def _loss(keras: Any, name: str) -> Any:
     return keras.losses.MeanSquaredError()
 
 
-def fit_lstm(
-    x_train: np.ndarray,
+def fit_residual(
+    x_train: list[np.ndarray],
     y_train: np.ndarray,
-    x_val: np.ndarray,
+    x_val: list[np.ndarray],
     y_val: np.ndarray,
     *,
+    highway: tuple[np.ndarray, np.ndarray] | None,
+    sample_weight: np.ndarray | None = None,
     units: int,
     activation: str,
     loss: str,
@@ -157,9 +178,26 @@ def fit_lstm(
         emit(TrainingStage("loading keras"))
         keras = import_keras()
     keras.utils.set_random_seed(seed)
-    window, n_features, horizon = x_train.shape[1], x_train.shape[2], y_train.shape[1]
-    model = build_model(keras, window, n_features, horizon, units, activation, loss, learning_rate)
-    state: dict[str, Any] = {"best": float("inf"), "best_epoch": 0, "weights": None, "wait": 0, "cancelled": False}
+    seq, flat = x_train[0], x_train[1]
+    horizon = y_train.shape[1]
+    model = build_residual_model(keras, seq.shape[1], seq.shape[2], flat.shape[1], horizon, units, activation, loss,
+                                 learning_rate)  # fmt: skip
+    if highway is not None:  # start from the ridge solution: the LSTM learns what it misses
+        model.get_layer("highway").set_weights([np.asarray(highway[0], np.float32), np.asarray(highway[1], np.float32)])
+    # Epoch 0 (the untrained net: the linear model) is a candidate too, so training never makes it
+    # worse. Its validation loss in numpy (head at zero: anchor + highway), no extra graph to build.
+    hk, hb = model.get_layer("highway").get_weights()
+    init_pred = np.asarray(x_val[2], dtype=np.float64) + np.asarray(x_val[1], dtype=np.float64) @ hk + hb
+    err = init_pred - np.asarray(y_val, dtype=np.float64)
+    if loss == "mae":
+        initial = float(np.mean(np.abs(err)))
+    elif loss == "huber":
+        initial = float(np.mean(np.where(np.abs(err) <= 1, 0.5 * err**2, np.abs(err) - 0.5)))
+    else:
+        initial = float(np.mean(err**2))
+    state: dict[str, Any] = {"best": initial if np.isfinite(initial) else float("inf"), "best_epoch": 0,
+                             "weights": residual_weights(model) if np.isfinite(initial) else None, "wait": 0,
+                             "cancelled": False}  # fmt: skip
     history: list[tuple[float, float]] = []
     t0 = time.monotonic()
 
@@ -176,7 +214,7 @@ def fit_lstm(
             loss_v, val_v = float(logs.get("loss", np.nan)), float(logs.get("val_loss", np.nan))
             history.append((loss_v, val_v))
             if np.isfinite(val_v) and val_v < state["best"] - 1e-7:
-                state.update(best=val_v, best_epoch=epoch + 1, weights=self.model.get_weights(), wait=0)
+                state.update(best=val_v, best_epoch=epoch + 1, weights=residual_weights(self.model), wait=0)
             else:
                 state["wait"] += 1
             # patience 0 disables early stopping (train all epochs, still restore the best weights)
@@ -205,6 +243,7 @@ def fit_lstm(
     model.fit(
         x_train,
         y_train,
+        sample_weight=sample_weight,
         validation_data=(x_val, y_val),
         epochs=epochs,
         batch_size=batch_size,
@@ -218,7 +257,7 @@ def fit_lstm(
     if state["weights"] is None:
         raise QostuiError("training diverged: validation loss was never finite (try forecast.loss = 'huber' or a lower learning_rate)")
     return FitResult(
-        weights=weights_from_keras(state["weights"]),
+        weights=state["weights"],
         epochs_run=len(history),
         best_epoch=state["best_epoch"],
         best_val_loss=state["best"],
@@ -227,3 +266,43 @@ def fit_lstm(
         versions=library_versions(keras),
         backend=keras.backend.backend(),
     )
+
+
+def refit_residual(
+    x: list[np.ndarray],
+    y: np.ndarray,
+    *,
+    highway: tuple[np.ndarray, np.ndarray],
+    sample_weight: np.ndarray | None,
+    epochs: int,
+    units: int,
+    activation: str,
+    loss: str,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+    cancel: threading.Event | None = None,
+    keras: Any,
+) -> dict[str, np.ndarray]:
+    """Train a fresh net for exactly `epochs` (the count early stopping found) on more data
+    (training + validation parts): no validation left to stop on, so nothing is restored."""
+    keras.utils.set_random_seed(seed)
+    model = build_residual_model(keras, x[0].shape[1], x[0].shape[2], x[1].shape[1], y.shape[1], units, activation,
+                                 loss, learning_rate)  # fmt: skip
+    model.get_layer("highway").set_weights([np.asarray(highway[0], np.float32), np.asarray(highway[1], np.float32)])
+    if epochs <= 0:
+        return residual_weights(model)
+    cancelled = {"flag": False}
+
+    class Stop(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if cancel is not None and cancel.is_set():
+                cancelled["flag"] = True
+                self.model.stop_training = True
+
+    t0 = time.monotonic()
+    model.fit(x, y, sample_weight=sample_weight, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+              callbacks=[Stop()])  # fmt: skip
+    if cancelled["flag"]:
+        raise Cancelled("training cancelled while refitting; nothing saved", epochs, time.monotonic() - t0)
+    return residual_weights(model)

@@ -1,9 +1,11 @@
 """Saved models on disk: one directory per model with weights.npz and meta.json.
 
-    <model_dir>/<model_id>/weights.npz   LSTM and Dense arrays (see infer.WEIGHT_NAMES); absent
-                                         for a baseline-only model
-    <model_dir>/<model_id>/meta.json     features, scaler, step, window, horizon, data range,
-                                         chosen baselines, metrics, what forecasts use, versions
+    <model_dir>/<model_id>/weights.npz   the residual net's arrays (infer.RESIDUAL_WEIGHTS) and
+                                         the linear model's (linear_kernel, linear_bias)
+    <model_dir>/<model_id>/meta.json     meta.ModelMeta.to_dict(): step, window, horizon, design,
+                                         anchors, per-step selection, baselines, metrics, versions
+    <model_dir>/<model_id>/aci_state.npz the intervals' online state (conformal.AciState), updated
+                                         by `qostui forecast` as readings arrive
     <model_dir>/LATEST                   the id of the model `qostui forecast` uses
 
 Writes go to a temporary directory first and are renamed into place, so a crash never leaves a
@@ -24,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from qostui.errors import QostuiError
+from qostui.forecast.meta import META_FORMAT, ModelMeta
 
-META_FORMAT = 1
 LATEST = "LATEST"
 
 
@@ -33,8 +35,9 @@ LATEST = "LATEST"
 class SavedModel:
     model_id: str
     path: Path
-    meta: dict[str, Any]
-    weights: dict[str, np.ndarray] | None  # None for a baseline-only model
+    meta: dict[str, Any]  # meta.json as read (for display); `info` is the typed form every rule uses
+    weights: dict[str, np.ndarray] | None
+    info: ModelMeta | None = None
 
 
 def new_model_id(kind: str = "lstm", now: float | None = None) -> str:
@@ -42,7 +45,8 @@ def new_model_id(kind: str = "lstm", now: float | None = None) -> str:
 
 
 def save_model(
-    model_dir: Path, model_id: str, meta: dict[str, Any], weights: dict[str, np.ndarray] | None, *, make_latest: bool = True
+    model_dir: Path, model_id: str, meta: dict[str, Any], weights: dict[str, np.ndarray] | None, *,
+    make_latest: bool = True, extra_files: dict[str, Any] | None = None,
 ) -> Path:
     """Write a model atomically and (by default) point LATEST at it. Returns its directory."""
     try:
@@ -56,10 +60,13 @@ def save_model(
         final = model_dir / f"{model_id}-{n}"
     model_id = final.name
     meta = dict(meta, model_id=model_id, format=META_FORMAT)
+    extra = dict(extra_files or {})
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=model_dir))
     try:
         if weights is not None:
             np.savez(tmp / "weights.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+        for name, write in extra.items():  # name -> callable(path) writing that file
+            write(tmp / name)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         os.replace(tmp, final)
     except BaseException:
@@ -102,16 +109,15 @@ def load_model(model_dir: Path, model_id: str | None = None) -> SavedModel | Non
         raise QostuiError(f"{meta_path}: model metadata missing (train again with `qostui train`)") from None
     except (OSError, ValueError) as exc:
         raise QostuiError(f"{meta_path}: unreadable model metadata ({exc}); train again with `qostui train`") from None
-    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
-        raise QostuiError(f"{meta_path}: unknown model format {meta.get('format') if isinstance(meta, dict) else '?'!r}, expected {META_FORMAT}")
-    weights = None
+    if not isinstance(meta, dict):
+        raise QostuiError(f"{meta_path}: unreadable model metadata (not an object); train again with `qostui train`")
+    info = ModelMeta.from_dict(meta, where=f"model {model_id} ({path})")
     wpath = path / "weights.npz"
-    if meta.get("kind") == "lstm":
-        try:
-            with np.load(wpath) as npz:
-                weights = {k: npz[k] for k in npz.files}
-        except FileNotFoundError:
-            raise QostuiError(f"{wpath}: model weights missing (train again with `qostui train`)") from None
-        except (OSError, ValueError) as exc:
-            raise QostuiError(f"{wpath}: unreadable model weights ({exc})") from None
-    return SavedModel(model_id, path, meta, weights)
+    try:
+        with np.load(wpath) as npz:
+            weights = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise QostuiError(f"{wpath}: model weights missing (train again with `qostui train`)") from None
+    except (OSError, ValueError) as exc:
+        raise QostuiError(f"{wpath}: unreadable model weights ({exc})") from None
+    return SavedModel(model_id, path, meta, weights, info)

@@ -60,8 +60,9 @@ def series_from_records(records: Sequence[Record], cfg: ForecastConfig, source: 
             store.close()
 
 
-def series_from_file(path: str | Path, cfg: ForecastConfig) -> Series:
-    """Any format `qostui import` reads (including the seed CSV)."""
+def series_from_file(path: str | Path, cfg: ForecastConfig, column: str | None = None) -> Series:
+    """Any format `qostui import` reads (including the seed CSV); with `column`, a
+    `time,<column>` CSV whose column is the series."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise QostuiError(f"{p}: file not found (expected a file `qostui import` reads)")
@@ -69,7 +70,7 @@ def series_from_file(path: str | Path, cfg: ForecastConfig) -> Series:
         from qostui.interop import read_records
     except ImportError:
         raise QostuiError("reading files needs qostui.interop, which is not available in this build") from None
-    records = read_records(p, step_s=cfg.step_s)
+    records = read_records(p, step_s=cfg.step_s, column=column)
     return series_from_records(records, cfg, source=str(p))
 
 

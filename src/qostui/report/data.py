@@ -31,12 +31,12 @@ import numpy as np
 
 from qostui.config import Config
 from qostui.errors import QostuiError
-from qostui.forecast.dataset import Scaler, TooLittleData, prepare
-from qostui.forecast.evaluate import Evaluation
-from qostui.forecast.infer import NumpyLSTM
+from qostui.forecast import service
+from qostui.forecast.dataset import TooLittleData, prepare, season_steps
+from qostui.forecast.evaluate import Evaluation, evaluate
 from qostui.forecast.model_store import SavedModel, load_model
 from qostui.forecast.source import series_from_store
-from qostui.forecast.training import MODEL_NAME, evaluate_prepared, predictions_prepared, tuned_baselines
+from qostui.forecast.training import MODEL_NAME, tuned_baselines
 
 if TYPE_CHECKING:
     from qostui.store import Store
@@ -88,10 +88,11 @@ class EvaluationData:
     model_meta: dict[str, Any] = field(default_factory=dict)
     note: str = ""  # why there is no model / no evaluation; shown in titles and report.md
     source: str = ""
+    bounds_mbps: np.ndarray | None = None  # (n_origins, 2 levels, lo/hi, horizon): the shown method's intervals
 
     @property
     def has_model(self) -> bool:
-        return self.method_kind == "model"
+        return self.method_kind in ("model", "selected")
 
     @property
     def ok(self) -> bool:
@@ -103,7 +104,7 @@ class EvaluationData:
         if not self.method:
             return "nothing to evaluate"
         if self.has_model:
-            return f"model {self.model_id or self.method}"
+            return f"model {self.model_id or self.method} (per-step selected forecast)"
         return f"best baseline {self.method} (no trained model)"
 
 
@@ -137,34 +138,22 @@ def evaluation_data(
     if saved is None and use_saved:
         saved = load_saved_model(config)
     skipped = ""
-    if saved is not None and abs(float(saved.meta.get("step_s", fc.step_s)) - fc.step_s) > 1e-9:
+    if saved is not None and saved.info is not None and abs(saved.info.step_s - fc.step_s) > 1e-9:
         # A report still helps here: show the baselines and say why the model is not used.
-        skipped = (f"model {saved.model_id} uses {float(saved.meta['step_s']):g}s steps but forecast.step_s is"
+        skipped = (f"model {saved.model_id} uses {saved.info.step_s:g}s steps but forecast.step_s is"
                    f" {fc.step_s:g}s, so plots show the best baseline")  # fmt: skip
         saved = None
-    if saved is not None:
-        meta = saved.meta
-        fc = replace(
-            fc,
-            sequence_length=int(meta.get("window", fc.sequence_length)),
-            horizon=int(meta.get("horizon", fc.horizon)),
-            max_gap_steps=int(meta.get("max_gap_steps", fc.max_gap_steps)),
-            split=tuple(meta.get("split", fc.split)),  # type: ignore[arg-type]
-        )
+    model = service.Model.from_saved(saved) if saved is not None else None
+    if model is not None:
+        fc = service.model_config(model.info, fc)
     series = series_from_store(store, fc, since=since, until=until, source=str(store.path)).trimmed()
     if series.observed == 0:
         return _empty_evaluation("no bandwidth data", fc.step_s, fc.horizon, series.source)
     try:
-        if saved is not None:
-            prep = prepare(series, fc, names=list(saved.meta["features"]), scaler=Scaler.from_dict(saved.meta["scaler"]),
-                           purpose="evaluation")  # fmt: skip
-        else:
-            prep = prepare(series, fc, purpose="evaluation")
+        prep = prepare(series, fc, purpose="evaluation")
     except TooLittleData as exc:
         out = _empty_evaluation(str(exc), fc.step_s, fc.horizon, series.source)
         return replace(out, ts=series.ts, actual_mbps=series.bandwidth_mbps)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise QostuiError(f"model {saved.model_id if saved else '?'}: metadata does not fit this data ({exc})") from None
     origins = prep.origins("test")
     ts = prep.series.ts
     test_start = float(ts[prep.split.b]) if prep.split.b < len(ts) else math.nan
@@ -172,26 +161,24 @@ def evaluation_data(
         out = _empty_evaluation("no complete test window (long gaps in the test part)", fc.step_s, fc.horizon, series.source)
         return replace(out, ts=ts, actual_mbps=prep.series.bandwidth_mbps, test_start_ts=test_start)
 
-    model: NumpyLSTM | None = None
     note = ""
-    # Baselines tuned on this data's validation part, as `qostui evaluate` does, so both print the same table.
-    baselines = tuned_baselines(prep)
-    if saved is not None:
-        if saved.weights is not None:
-            activation = str(saved.meta.get("architecture", {}).get("activation", fc.activation))
-            model = NumpyLSTM(saved.weights, activation)
-        else:
-            note = f"model {saved.model_id} has no weights (baseline-only)"
-    else:
-        note = skipped or "no trained model: plots show the best baseline"
-    evaluation = evaluate_prepared(prep, model, baselines, origins)
-    predictions = predictions_prepared(prep, model, baselines, origins)
+    bounds: np.ndarray | None = None
     if model is not None:
-        method, kind = MODEL_NAME, "model"
+        try:
+            scored = service.score(model, prep)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise QostuiError(f"model {model.model_id}: does not fit this data ({exc}); train again") from None
+        evaluation, predictions, bounds = scored.evaluation, scored.predictions, scored.bounds_mbps
+        method, kind = service.SELECTED, "selected"
         if not evaluation.model_has_skill:
             note = evaluation.verdict()
     else:
+        # Baselines tuned as `qostui evaluate` does, so both print the same table.
+        season = season_steps(series.step_s)
+        predictions = {b.label: b.predict(prep.filled_mbps, origins, prep.horizon, season) for b in tuned_baselines(prep)}
+        evaluation = evaluate(predictions, prep.targets_mbps(origins), {name: "baseline" for name in predictions})
         method, kind = evaluation.best_baseline, "baseline"
+        note = skipped or "no trained model: plots show the best baseline"
     return EvaluationData(
         method=method,
         method_kind=kind,
@@ -209,6 +196,7 @@ def evaluation_data(
         model_meta=dict(saved.meta) if saved is not None else {},
         note=note,
         source=series.source,
+        bounds_mbps=bounds,
     )
 
 
@@ -224,11 +212,23 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Band:
+    """A prediction interval around a forecast line: lo..hi per time (NaN = none there)."""
+
+    label: str  # e.g. "80% interval (+1 step)"
+    ts: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    level: float  # nominal coverage, 0.8 or 0.95
+
+
+@dataclass(frozen=True)
 class ActualVsPredicted:
     title: str
     lines: list[Line]  # the first is the actual series
     ylabel: str = "Mbps"
     note: str = ""  # non-empty: nothing to draw, say this instead
+    bands: list[Band] = field(default_factory=list)  # widest first, around the +1 step line
 
     @property
     def empty(self) -> bool:
@@ -252,18 +252,23 @@ def actual_vs_predicted(ev: EvaluationData, stored_forecasts: Sequence[Any] = ()
     if not ev.ok:
         return ActualVsPredicted("Actual vs predicted bandwidth", [], note=ev.note or "nothing to evaluate")
     H = ev.horizon
-    lo = max(ev.test_start_ts, float(ev.ts[-1]) - MAX_AVP_SPAN_S)  # a long test part is unreadable
+    # The span ends where the last scored forecast does: readings after it (a short recording
+    # after a long gap, too short for a window) would otherwise push every forecast off the plot.
+    end = float(ev.ts[-1])
+    if len(ev.origin_ts):
+        end = min(end, float(ev.origin_ts[-1]) + (H - 1) * ev.step_s)
+    lo = max(ev.test_start_ts, end - MAX_AVP_SPAN_S)  # a long test part is unreadable
     capped = lo > ev.test_start_ts
-    sel = ev.ts >= lo
+    sel = (ev.ts >= lo) & (ev.ts <= end)
     grid = ev.ts[sel]
     lines = [Line("actual", grid, ev.actual_mbps[sel])]
     pred = ev.predictions[ev.method]
-    name = MODEL_NAME if ev.has_model else ev.method
+    name = service.SELECTED if ev.has_model else ev.method
     lines.append(Line(f"{name} +1 step", grid, _on_grid(ev.origin_ts, pred[:, 0], grid, ev.step_s)))
     if H > 1:
         at = ev.origin_ts + (H - 1) * ev.step_s
         lines.append(Line(f"{name} +{H} steps", grid, _on_grid(at, pred[:, H - 1], grid, ev.step_s), "dashed"))
-    if ev.has_model and ev.best_baseline in ev.predictions:
+    if ev.has_model and ev.best_baseline in ev.predictions and ev.best_baseline != MODEL_NAME:
         b = ev.predictions[ev.best_baseline]
         lines.append(Line(f"{ev.best_baseline} +1 step", grid, _on_grid(ev.origin_ts, b[:, 0], grid, ev.step_s), "dashed"))
     if stored_forecasts and len(grid):
@@ -272,9 +277,15 @@ def actual_vs_predicted(ev: EvaluationData, stored_forecasts: Sequence[Any] = ()
         if pts:
             arr = np.asarray(pts, dtype=float)
             lines.append(Line("stored forecasts", arr[:, 0], arr[:, 1], "points"))
+    bands: list[Band] = []
+    if ev.bounds_mbps is not None and len(ev.bounds_mbps) == len(ev.origin_ts):
+        for i, level in sorted(enumerate((0.80, 0.95)), key=lambda x: -x[1]):
+            b_lo = _on_grid(ev.origin_ts, ev.bounds_mbps[:, i, 0, 0], grid, ev.step_s)
+            b_hi = _on_grid(ev.origin_ts, ev.bounds_mbps[:, i, 1, 0], grid, ev.step_s)
+            bands.append(Band(f"{level:.0%} interval (+1 step)", grid, b_lo, b_hi, level))
     part = f"last {MAX_AVP_SPAN_S / DAY_S:g} days of the test part" if capped else "test part"
     title = f"Actual vs predicted bandwidth ({part}): {ev.method_title}"
-    return ActualVsPredicted(title, lines)
+    return ActualVsPredicted(title, lines, bands=bands)
 
 
 # --- plot 2: loss history ---------------------------------------------------------------------------

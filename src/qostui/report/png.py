@@ -79,6 +79,10 @@ def draw_actual_vs_predicted(plt: Any, data: ActualVsPredicted) -> Any:
         _note(ax, data.note or "nothing to plot")
         return fig
     colors = ["#222222", "#1f77b4", "#ff7f0e", "#7f7f7f", "#d62728"]
+    for band in data.bands:  # under the lines; the wider (95%) one lighter
+        alpha = 0.15 if band.level > 0.9 else 0.3
+        ax.fill_between(_dates(band.ts), band.lo, band.hi, color="#1f77b4", alpha=alpha, lw=0, label=band.label,
+                        step="mid")  # fmt: skip
     for i, ln in enumerate(data.lines):
         c = colors[i % len(colors)]
         x = _dates(ln.ts)
