@@ -240,7 +240,7 @@ def test_store_import_records_tells_new_same_and_conflicting_rows(tmp_path: Path
 
     with Store(tmp_path / "s.db") as store:
         old = [BandwidthSample(1.0e9, "e", 1.0, 0.0, 1.0), Forecast(1.0e9, 1.0e9 + 300, 1, "m", 5.0)]
-        assert store.insert(old) == {"ping": 0, "bandwidth": 1, "forecast": 1, "event": 0}  # API unchanged
+        assert store.insert(old) == {"ping": 0, "bandwidth": 1, "forecast": 1, "event": 0, "path": 0}  # API unchanged
         new = [BandwidthSample(1.0e9, "e", 2.0, 0.0, 1.0), Forecast(1.0e9, 1.0e9 + 300, 1, "m", 5.0),
                BandwidthSample(1.0e9 + 1, "e", 3.0, 0.0, 1.0)]  # fmt: skip
         counts = store.import_records(new)
