@@ -24,7 +24,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # Open the store before the terminal switches to the full-screen mode, so a bad --db path is
     # one clear error line, not a garbled screen.
     pipeline = Pipeline(config)
-    app = QostuiApp(config, pipeline=pipeline, exit_process_on_hangup=True)
+    app = QostuiApp(config, pipeline=pipeline)
+    app.exit_process_on_hangup = True  # the real command: a gone terminal must not keep it alive
     try:
         with logs_to_notifications(app):
             app.run()
