@@ -129,7 +129,7 @@ async def test_theme_choice_is_remembered(tmp_path: Path) -> None:
         await pilot.pause()
         assert not (tmp_path / "xdg-config" / "qostui" / "config.toml").exists()  # starting saves nothing
         app.theme = "nord"
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: load_config(None).ui.theme == "nord", 5, "the theme to be saved")
     assert load_config(None).ui.theme == "nord"  # conftest points XDG_CONFIG_HOME into tmp_path
     again = QostuiApp(load_config(None), remember_theme=False)
     async with again.run_test(size=(80, 24)) as pilot:
