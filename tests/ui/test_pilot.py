@@ -145,9 +145,9 @@ async def test_unknown_theme_falls_back_with_a_warning() -> None:
     cfg = offline_config()
     app = QostuiApp(replace(cfg, ui=replace(cfg.ui, theme="no-such-theme")), remember_theme=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("no-such-theme" in str(n.message) for n in app._notifications), 5,
+                       "the theme warning")
         assert app.theme == "textual-dark"
-        assert any("no-such-theme" in str(n.message) for n in app._notifications)
 
 
 async def test_mouse_and_many_targets_at_80x24() -> None:
