@@ -51,7 +51,7 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
-def qostui(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def qostui(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qostui", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -133,7 +133,7 @@ def test_report_with_trained_model(tmp_path: Path, env: dict[str, str], config_f
     pytest.importorskip("keras")
     db = tmp_path / "gen.db"
     fill_generated(db)
-    train = qostui(env, "train", "--config", str(config_file), "--db", str(db), "--epochs", "3", timeout=300)
+    train = qostui(env, "train", "--config", str(config_file), "--db", str(db), "--epochs", "3", timeout=900)
     assert train.returncode == 0, train.stderr
     out = tmp_path / "r"
     proc = qostui(env, "report", "--config", str(config_file), "--db", str(db), "--out", str(out))
@@ -174,7 +174,7 @@ def test_report_without_matplotlib_says_how_to_install(tmp_path: Path, env: dict
         "from qostui.cli import main\n"
         f"sys.exit(main(['report', '--config', {str(config_file)!r}, '--db', {str(db)!r}, '--out', {str(out)!r}]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 1
     assert "pip install 'qostui[report]'" in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert not out.exists()

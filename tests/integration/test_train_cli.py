@@ -16,7 +16,7 @@ from qostui.records import BandwidthSample
 from qostui.store import Store
 
 
-def qostui(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def qostui(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, "-m", "qostui", *args], capture_output=True, text=True, timeout=timeout, env=env)
 

@@ -136,7 +136,7 @@ def test_record_with_unroutable_target_exits_zero(lab: Lab, tmp_path: Path) -> N
     proc = subprocess.run(
         [sys.executable, "-m", "qostui", "record", "--targets", f"127.0.0.1,{lab.unroutable_address}",
          "--interval", "1", "--duration", "3s", "--db", str(db)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=300,
         # No user config (targets, Influx) may leak into the run.
         env={**{k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "QOSTUI_INFLUX"))},
              "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data"),

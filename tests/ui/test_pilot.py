@@ -129,7 +129,7 @@ async def test_theme_choice_is_remembered(tmp_path: Path) -> None:
         await pilot.pause()
         assert not (tmp_path / "xdg-config" / "qostui" / "config.toml").exists()  # starting saves nothing
         app.theme = "nord"
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: load_config(None).ui.theme == "nord", 5, "the theme to be saved")
     assert load_config(None).ui.theme == "nord"  # conftest points XDG_CONFIG_HOME into tmp_path
     again = QostuiApp(load_config(None), remember_theme=False)
     async with again.run_test(size=(80, 24)) as pilot:
@@ -145,9 +145,9 @@ async def test_unknown_theme_falls_back_with_a_warning() -> None:
     cfg = offline_config()
     app = QostuiApp(replace(cfg, ui=replace(cfg.ui, theme="no-such-theme")), remember_theme=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("no-such-theme" in str(n.message) for n in app._notifications), 5,
+                       "the theme warning")
         assert app.theme == "textual-dark"
-        assert any("no-such-theme" in str(n.message) for n in app._notifications)
 
 
 async def test_mouse_and_many_targets_at_80x24() -> None:

@@ -126,7 +126,7 @@ def test_forecast_command_does_not_import_tensorflow(tmp_path: Path) -> None:
         "print(json.dumps({'rc': rc, 'heavy': heavy}))\n"
     )
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     lines = out.stdout.strip().splitlines()
     assert out.returncode == 0, out.stderr
     forecast = json.loads(lines[0])

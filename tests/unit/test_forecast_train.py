@@ -115,12 +115,12 @@ def test_without_keras_train_says_how_to_install_and_baselines_still_forecast(tm
     env = dict(os.environ, PYTHONPATH=f"{block}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     base = [sys.executable, "-m", "qostui"]
     opts = ["--config", str(conf), "--db", str(db)]
-    out = subprocess.run([*base, "train", *opts], capture_output=True, text=True, timeout=60, env=env)
+    out = subprocess.run([*base, "train", *opts], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 1
     err_lines = [line for line in out.stderr.splitlines() if line.startswith("qostui: error")]
     assert len(err_lines) == 1 and "pip install 'qostui[ml]'" in err_lines[0], out.stderr
     assert "Traceback" not in out.stderr
-    out = subprocess.run([*base, "forecast", "--json", *opts], capture_output=True, text=True, timeout=60, env=env)
+    out = subprocess.run([*base, "forecast", "--json", *opts], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["method"] == "baseline" and doc["model"].startswith("baseline:") and len(doc["steps"]) == 12

@@ -314,7 +314,7 @@ def child_round(tmp_path: Path, prefix: list[str], mode: str, targets: list[dict
     spec.write_text(json.dumps({"mode": mode, "targets": targets, "probe": probe}))
     proc = subprocess.run(
         [*prefix, sys.executable, str(script), str(spec)],
-        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(SRC), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(SRC), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -395,7 +395,7 @@ def test_store_import_stays_headless() -> None:
         "bad = [m for m in ('textual', 'tensorflow', 'keras', 'pandas') if m in sys.modules]\n"
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == ""
 
 

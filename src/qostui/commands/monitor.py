@@ -27,7 +27,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     pipeline = Pipeline(config)
     if pipeline.prometheus is not None:  # also in the scrollback once the monitor has ended
         print(f"qostui: Prometheus metrics at {pipeline.prometheus.url}", file=sys.stderr)
-    app = QostuiApp(config, pipeline=pipeline, exit_process_on_hangup=True)
+    app = QostuiApp(config, pipeline=pipeline)
+    app.exit_process_on_hangup = True  # the real command: a gone terminal must not keep it alive
     try:
         with logs_to_notifications(app):
             app.run()
