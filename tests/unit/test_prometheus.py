@@ -16,7 +16,7 @@ import pytest
 from conftest import need_tool
 from qostui.config import ConfigError, load_config, parse_listen
 from qostui.exporters.prometheus import RTT_BUCKETS_S, PrometheusExporter
-from qostui.records import Event, Forecast, PingRound, ProbeState
+from qostui.records import Event, Forecast, PathHop, PingRound, ProbeState
 from unit.prometheus_helpers import NOW, every_kind_of_record, running_exporter, samples, scrape, value
 
 
@@ -107,6 +107,28 @@ def test_forecast_of_a_new_model_and_missing_bounds_replace_old_series() -> None
     assert value(found, "qostui_forecast_bandwidth_bytes_per_second", model="new") == pytest.approx(2.5e6)
     assert value(found, "qostui_forecast_bandwidth_bytes_per_second", model="old") is None
     assert value(found, "qostui_forecast_bandwidth_lower_bytes_per_second", coverage="0.8") is None
+
+
+def test_path_hops_of_the_newest_round_only() -> None:
+    def hop(ts: float, n: int, address: str, loss_pct: float = 0.0, rtt: float | None = 1.5) -> PathHop:
+        received = round(10 * (1 - loss_pct / 100))
+        return PathHop(ts, "dst", "10.231.9.2", n, address, (address,) if address else (), 10, received,
+                       loss_pct, rtt, rtt, rtt, rtt, 0.0 if rtt else None, 0.0 if rtt else None)  # fmt: skip
+
+    first = [hop(NOW, 1, "10.231.1.1"), hop(NOW, 2, "10.231.2.1", 20.0, 2.5), hop(NOW, 3, "10.231.3.1")]
+    moved = [hop(NOW + 60, 1, "10.231.1.1"), hop(NOW + 60, 2, "", 100.0, None)]  # shorter, hop 2 silent
+    with running_exporter(first) as exporter:
+        found = samples(scrape(exporter)[0])
+        assert value(found, "qostui_path_hop_loss_ratio", target="dst", hop="2", address="10.231.2.1") == pytest.approx(0.2)
+        assert value(found, "qostui_path_hop_rtt_seconds", hop="2") == pytest.approx(0.0025)
+        assert value(found, "qostui_path_hops", target="dst") == 3
+        exporter.handle(moved)
+        found = samples(scrape(exporter)[0])
+    assert value(found, "qostui_path_hop_loss_ratio", hop="2", address="10.231.2.1") is None
+    assert value(found, "qostui_path_hop_loss_ratio", hop="2", address="*") == 1.0
+    assert value(found, "qostui_path_hop_rtt_seconds", hop="2") is None
+    assert value(found, "qostui_path_hop_loss_ratio", hop="3") is None
+    assert value(found, "qostui_path_hops", target="dst") == 2
 
 
 def test_alert_levels_follow_events_and_odd_label_values_are_escaped() -> None:

@@ -59,7 +59,7 @@ from qostui import __version__
 from qostui.alerts import LEVELS
 from qostui.config import parse_listen
 from qostui.errors import ConfigError
-from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
+from qostui.records import BandwidthSample, Event, Forecast, PathHop, PingRound, ProbeState, Record
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RTT_BUCKETS_S: tuple[float, ...] = tuple(float(f"{2.0 ** (k / 4):.4g}") for k in range(-57, 15))  # 51.3 us .. 11.3 s
@@ -335,6 +335,14 @@ class PrometheusExporter:
         self._forecast_for = Gauge("qostui_forecast_target_timestamp_seconds",
                                    "The time (Unix) the latest forecast of this step is for.", fl, registry=r)  # fmt: skip
         self._forecast_model: dict[int, str] = {}  # step -> model of the series exported for it
+        ph = ("host", "target", "hop", "address")
+        self._hop_loss = Gauge("qostui_path_hop_loss_ratio",
+                               "Share of the last path round's probes with this TTL that got no reply.", ph, registry=r)  # fmt: skip
+        self._hop_rtt = Gauge("qostui_path_hop_rtt_seconds",
+                              "Mean RTT of the hop's replies in the last path round.", ph, registry=r)  # fmt: skip
+        self._path_hops = Gauge("qostui_path_hops", "Hops of the last path round to the target.",
+                                ("host", "target"), registry=r)  # fmt: skip
+        self._path: dict[str, dict[int, tuple[str, float]]] = {}  # target -> hop -> (address, round ts)
         self._lock = threading.Lock()  # bandwidth and forecast updates (the table has its own)
 
     # --- the bus side ---------------------------------------------------------------------------
@@ -349,6 +357,8 @@ class PrometheusExporter:
                 self._forecast(record)
             elif isinstance(record, Event):
                 table.add_event(record)
+            elif isinstance(record, PathHop):
+                self._path_hop(record)
 
     def _bandwidth(self, s: BandwidthSample) -> None:
         rx = s.rx_mbps * BYTES_PER_MBPS
@@ -384,6 +394,36 @@ class PrometheusExporter:
                         _remove(gauge, (*key, coverage))  # no calibrated interval for this forecast
                     else:
                         gauge.labels(*key, coverage).set(value * BYTES_PER_MBPS)
+
+    def _path_hop(self, h: PathHop) -> None:
+        """Gauges of the newest path round only: a hop of an older round (or at an address that no
+        longer answers at that TTL) loses its series, so a route change leaves no stale hops."""
+        address = h.hop_address or "*"
+        with self._lock:
+            hops = self._path.setdefault(h.target, {})
+            if hops and h.ts > max(ts for _, ts in hops.values()):  # a new round: the old one ends
+                for hop, (old, _) in list(hops.items()):
+                    self._remove_hop(h.target, hop, old)
+                hops.clear()
+            elif h.ts < max((ts for _, ts in hops.values()), default=h.ts):
+                return  # a late record of an older round
+            previous = hops.get(h.hop)
+            if previous is not None and previous[0] != address:
+                self._remove_hop(h.target, h.hop, previous[0])
+            hops[h.hop] = (address, h.ts)
+            key = (self.host, h.target, str(h.hop), address)
+            if h.sent > 0 and math.isfinite(h.loss_pct):
+                self._hop_loss.labels(*key).set(h.loss_pct / 100.0)
+            if h.rtt_avg_ms is not None and math.isfinite(h.rtt_avg_ms):
+                self._hop_rtt.labels(*key).set(h.rtt_avg_ms / 1000.0)
+            else:
+                _remove(self._hop_rtt, key)
+            self._path_hops.labels(self.host, h.target).set(max(hops))
+
+    def _remove_hop(self, target: str, hop: int, address: str) -> None:
+        key = (self.host, target, str(hop), address)
+        _remove(self._hop_loss, key)
+        _remove(self._hop_rtt, key)
 
     def _remove_forecast(self, key: tuple[str, str, str]) -> None:
         _remove(self._predicted, key)
