@@ -207,8 +207,8 @@ def test_tensorflow_log_lines_never_reach_the_screen(tmp_path: Path) -> None:
 import os
 fd = os.open({str(out)!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 os.dup2(fd, 2)
-from qostui.ui.screens.training import _relay_fd2
-with _relay_fd2():
+from qostui.forecast.tf_preload import relay_fd2
+with relay_fd2():
     os.write(2, b"\\x1b[2;1Hscreen-before")
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
     os.write(2, b"I0000 00:00:1795809892.084037   17733 port.cc:153] oneDNN custom operations are on.\\n")
