@@ -93,6 +93,7 @@ class ThresholdConfig:
 class UiConfig:
     theme: str = "textual-dark"
     history_rounds: int = 120  # ring buffer length per target for sparklines
+    timezone: str = ""  # clock of every chart and time label: "" local time, "UTC" or an IANA name
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,14 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: 'thresholds.bandwidth_below_forecast_pct' must be between 0 and 100, got {t.bandwidth_below_forecast_pct:g}")
     if not 1 <= t.hysteresis_rounds <= 1000:
         raise ConfigError(f"{where}: 'thresholds.hysteresis_rounds' must be 1..1000, got {t.hysteresis_rounds}")
+    if cfg.ui.timezone:
+        from qostui.charts import zone_of
+
+        try:
+            zone_of(cfg.ui.timezone)
+        except ValueError:
+            raise ConfigError(f"{where}: 'ui.timezone' must be \"UTC\", \"local\" or an IANA zone name such as"
+                              f" \"Europe/Berlin\", got {cfg.ui.timezone!r}") from None
     ix = cfg.influx
     if not 1 <= ix.batch_size <= 1_000_000:
         raise ConfigError(f"{where}: 'influx.batch_size' must be 1..1000000, got {ix.batch_size}")

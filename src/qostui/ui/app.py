@@ -23,6 +23,7 @@ from textual.app import App, SystemCommand
 from textual.message import Message
 from textual.screen import Screen
 
+from qostui.charts import set_clock
 from qostui.config import Config
 from qostui.records import BandwidthSample, Event, PingRound, Record
 from qostui.ui.chart import SCALES, WINDOW_NAMES, WINDOWS_S
@@ -77,6 +78,7 @@ class QostuiApp(App[int]):
         (snapshot tests and the benchmark use this)."""
         super().__init__()
         self.config = config
+        set_clock(config.ui.timezone)  # one clock for every chart and time label
         self.pipeline = pipeline
         self.model = MonitorModel(config)
         self.remember_theme = remember_theme

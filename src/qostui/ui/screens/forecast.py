@@ -26,6 +26,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
+from qostui.charts import PALETTE, clock_stamp, rich_color, span_text
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Record
 from qostui.ui.keys import bindings_for
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
     from qostui.store import Store
     from qostui.ui.app import QostuiApp
 
-# The report renderer's colours by line index (qostui.report.terminal.COLORS); white reads as the
-# terminal's default foreground in the legend.
-LINE_COLORS = ("default", "cyan", "yellow", "magenta", "red", "green", "blue")
 SHOW_HISTORY_S = 6 * 3600.0  # "the last hours" of actual bandwidth on the chart
 MIN_REFRESH_S = 1.0  # a round every 0.3 s must not re-read the store every 0.3 s
 
@@ -321,12 +319,14 @@ class ForecastScreen(Screen[None]):
                 lines.append(Line(label, np.concatenate([[anchor_ts], fts]), np.concatenate([[anchor_v], pred]), "dashed"))
         if len(v.past_ts):
             lines.append(Line("past forecasts", v.past_ts, v.past_mbps, "points"))
-        hours = (v.hist_ts[-1] - v.hist_ts[0]) / 3600 if len(v.hist_ts) > 1 else 0.0
-        title = f"bandwidth Mbps: last {hours:.0f} h and the next {len(fv)} steps of {v.step_s / 60:g} min"
+        # the window is what the data holds (at most SHOW_HISTORY_S), never "last 0 h"
+        shown_s = float(v.hist_ts[-1] - v.hist_ts[0]) if len(v.hist_ts) > 1 else 0.0
+        past = f"last {span_text(shown_s + v.step_s)}" if shown_s > 0 else "the latest step"
+        title = f"bandwidth Mbps: {past} and the next {len(fv)} steps of {v.step_s / 60:g} min"
         # plotext's legend box would hide the newest data (top left); a legend line goes above instead
         legend = Text(no_wrap=True, overflow="ellipsis")
         for i, ln in enumerate(lines):
-            color = "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)]
+            color = "red" if ln.style == "points" else rich_color(PALETTE[i % len(PALETTE)])
             mark = {"points": "x", "dashed": "┄"}.get(ln.style, "━")
             legend.append("  " if i else "")
             legend.append(mark, style=color)
@@ -344,7 +344,7 @@ class ForecastScreen(Screen[None]):
         s = Text(no_wrap=False)
         s.append(f"next {len(fv)}: ", style="bold")
         s.append(f"{fv.min():.1f}–{fv.max():.1f} Mbps, mean {fv.mean():.1f}")
-        s.append(f"  from {time.strftime('%H:%M', time.gmtime(fts[0]))} UTC", style="dim")
+        s.append(f"  from {clock_stamp(fts[0])}", style="dim")
         if len(v.past_ts):
             mae = f"MAE {v.past_mae:.1f} Mbps on {v.past_n}" if v.past_n else "none due yet"
             s.append(f"  past forecasts: {len(v.past_ts)} ({mae})", style="")
