@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import Static
 
 from qostui.records import BandwidthSample, PingRound, Record
@@ -27,23 +26,23 @@ from qostui.ui.chart import (
     ping_series,
 )
 from qostui.ui.keys import bindings_for
-from qostui.ui.model import fmt_mbps, fmt_ms
+from qostui.ui.model import Changes, fmt_mbps, fmt_ms
+from qostui.ui.screens.base import QostuiScreen
 from qostui.ui.widgets.chart import ChartView
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 
 if TYPE_CHECKING:
-    from qostui.ui.app import QostuiApp
+    pass
 
 RICH_COLOR = {"gray": "bright_black"}  # plotext and Rich name some colours differently
 SCALE_NAMES = {"auto": "auto", "zero": "from zero", "log": "log"}
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(QostuiScreen):
+    role = "detail"
     CSS_PATH = "detail.tcss"
     BINDINGS = bindings_for("detail")
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self, kind: str, key: str) -> None:
         super().__init__(id="detail")
@@ -54,6 +53,10 @@ class DetailScreen(Screen[None]):
         self._last_draw = 0.0
         self.loads = 0  # store reads done (tests wait on it)
         self.draws = 0
+
+    @property
+    def header_label(self) -> str:
+        return self.label
 
     @property
     def label(self) -> str:
@@ -71,11 +74,16 @@ class DetailScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
         self.reload()
 
-    def on_screen_resume(self) -> None:
+    def catch_up(self) -> None:
         self.query_one(ChartView).catch_up()  # back from help or the command palette
+
+    def scale_changed(self, scale: str) -> None:
+        self.redraw()
+
+    def window_changed(self, window_s: float) -> None:
+        self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -139,7 +147,7 @@ class DetailScreen(Screen[None]):
         self.loads += 1
         self.redraw()
 
-    def records_arrived(self, records: list[Record]) -> None:
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
         """Live rounds for this view are appended; the chart redraws when a new bucket is due."""
         if not self._loaded_window:
             return

@@ -23,13 +23,13 @@ import numpy as np
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import Static
 
 from qostui.charts import PALETTE, clock_stamp, rich_color, span_text
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Record
 from qostui.ui.keys import bindings_for
+from qostui.ui.screens.base import QostuiScreen, one_line
 from qostui.ui.screens.training import fmt_s
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from qostui.forecast.forecaster import Forecaster, ForecastResult
     from qostui.store import Store
     from qostui.ui.app import QostuiApp
+    from qostui.ui.model import Changes
 
 SHOW_HISTORY_S = 6 * 3600.0  # "the last hours" of actual bandwidth on the chart
 MIN_REFRESH_S = 1.0  # a round every 0.3 s must not re-read the store every 0.3 s
@@ -97,12 +98,10 @@ def model_summary(forecaster: Forecaster, result: ForecastResult, now: float) ->
     return f"model {saved.model_id}, {age} old, {skill_txt}; forecasts use {using}"
 
 
-class ForecastScreen(Screen[None]):
+class ForecastScreen(QostuiScreen):
     CSS_PATH = "forecast.tcss"
     BINDINGS = bindings_for("forecast", "views")
     view_name = "forecast"
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self, *, store: Store | None = None, clock: Callable[[], float] | None = None) -> None:
         """`store`/`clock` default to the app's; tests pass a fixed store and clock."""
@@ -122,9 +121,6 @@ class ForecastScreen(Screen[None]):
         self._busy = False
         self._pending: tuple[bool | None] | None = None  # a request that came in while busy
 
-    @property
-    def label(self) -> str:
-        return "forecast"
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
@@ -134,7 +130,6 @@ class ForecastScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
         self.refresh_forecast(store=False)
 
     # --- keys and the palette ------------------------------------------------------------------
@@ -157,7 +152,7 @@ class ForecastScreen(Screen[None]):
         yield SystemCommand("Toggle baselines", "b: show / hide the baselines' forecasts", self.action_toggle_baselines)
 
     # --- refreshing ----------------------------------------------------------------------------
-    def records_arrived(self, records: list[Record]) -> None:
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
         """Every round: forecast again (throttled); new bandwidth steps get stored."""
         if not any(isinstance(r, BandwidthSample) for r in records) and self.view is not None:
             return
@@ -194,10 +189,8 @@ class ForecastScreen(Screen[None]):
     def _compute(self, store_it: bool | None) -> None:
         try:
             view = self._forecast(store_it)
-        except QostuiError as exc:
-            self.app.call_from_thread(self._done, None, str(exc))
         except Exception as exc:  # one line on screen, never a traceback
-            self.app.call_from_thread(self._done, None, f"{type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._done, None, one_line(exc))
         else:
             self.app.call_from_thread(self._done, view, "")
 

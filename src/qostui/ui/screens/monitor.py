@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
 
+from qostui.records import Record
 from qostui.ui.chart import Line, ping_lines, ping_series
 from qostui.ui.keys import bindings_for
 from qostui.ui.model import Changes
+from qostui.ui.screens.base import QostuiScreen
 from qostui.ui.widgets.bandwidth_panel import BandwidthPanel
 from qostui.ui.widgets.chart import ChartView
 from qostui.ui.widgets.footer import KeysFooter
@@ -21,18 +22,17 @@ from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.target_panel import OpenDetail, Panel, TargetPanel
 
 if TYPE_CHECKING:
-    from qostui.ui.app import QostuiApp
+    pass
 
 PANEL_MIN_WIDTH = 78  # one more column of panels for every this many terminal columns
 PREVIEW_MIN_HEIGHT = 36  # taller terminals also show a chart of the selected target
 PREVIEW_EVERY_S = 5.0  # live redraws of the preview at most this often: it costs more than all panels
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(QostuiScreen):
+    role = "monitor"
     CSS_PATH = "monitor.tcss"
     BINDINGS = bindings_for("monitor")
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__(id="monitor")
@@ -64,7 +64,6 @@ class MonitorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.watch(self.query_one("#panels"), "scroll_y", self._scrolled, init=False)
-        self.app.refresh_header(self)
         first = next(iter(self._panels.values()), None)
         if first is not None:
             first.focus()
@@ -126,7 +125,7 @@ class MonitorScreen(Screen[None]):
         self._preview_last[key] = (now, stamp, lines, since, until, title)
         chart.show(lines, since=since, until=until, scale="auto", title=title, stamp=stamp)
 
-    def on_screen_resume(self) -> None:
+    def catch_up(self) -> None:
         self.query_one("#preview", ChartView).catch_up()  # new rounds came while a view was open
 
     def on_descendant_focus(self) -> None:
@@ -151,6 +150,19 @@ class MonitorScreen(Screen[None]):
                 panel.update_view()
 
     # --- updates (once per round batch) ------------------------------------------------------
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
+        if changes:
+            self.records_changed(changes)
+
+    def stats_reset(self) -> None:
+        self.refresh_all()
+
+    def open_selected(self) -> None:
+        self.action_open_detail()
+
+    def system_commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Open detail", "Enter: chart of the selected panel", self.action_open_detail)
+
     def records_changed(self, changes: Changes) -> None:
         # Only panels on screen repaint now; the others are marked stale and repaint when they
         # scroll into view (100 targets at 80x24: ~5 repaints per round, not 100).

@@ -28,7 +28,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from qostui.config import Config
@@ -43,6 +42,7 @@ from qostui.forecast.events import (
 )
 from qostui.forecast.tf_preload import import_keras_beside_ui, keras_loaded, lower_thread_priority
 from qostui.ui.keys import bindings_for
+from qostui.ui.screens.base import QostuiScreen, one_line
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
@@ -118,12 +118,10 @@ def evaluation_table(evaluation: dict[str, Any], width: int = 80) -> Table:
     return table
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(QostuiScreen):
     CSS_PATH = "training.tcss"
     BINDINGS = bindings_for("training", "views")
     view_name = "training"
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__(id="training")
@@ -138,11 +136,6 @@ class TrainingScreen(Screen[None]):
         self.run = 0
         self.previous_model = ""
         self._cancel: threading.Event | None = None
-        self._provider_added = False
-
-    @property
-    def label(self) -> str:
-        return "training"
 
     # --- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -168,16 +161,11 @@ class TrainingScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
-        if not self._provider_added:  # the header shows training progress on every screen
-            self.app.status_providers.append(self.status_text)
-            self._provider_added = True
         self._show_status()
         self.query_one("#train-start", Button).focus()
         self._load_targets()
 
-    def on_screen_resume(self) -> None:
-        self.app.refresh_header(self)
+    def catch_up(self) -> None:
         self._show_result()
 
     def on_unmount(self) -> None:
@@ -337,12 +325,9 @@ class TrainingScreen(Screen[None]):
                 return
             with contextlib.suppress(Cancelled):  # train() already emitted TrainingCancelled
                 train(series, config.forecast, on_event=emit, cancel=cancel, keras=keras)
-        except QostuiError as exc:
-            if not ended:
-                emit(TrainingFailed(str(exc)))
         except Exception as exc:  # never a traceback on screen: one line, the app keeps running
             if not ended:
-                emit(TrainingFailed(f"{type(exc).__name__}: {exc}"))
+                emit(TrainingFailed(one_line(exc)))
 
     def _keras(self, emit: Any) -> Any:
         """Keras, imported with a status line (the first import takes seconds)."""
