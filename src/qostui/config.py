@@ -94,6 +94,7 @@ class UiConfig:
     theme: str = "textual-dark"
     history_rounds: int = 120  # ring buffer length per target for sparklines
     timezone: str = ""  # clock of every chart and time label: "" local time, "UTC" or an IANA name
+    view: str = "auto"  # monitor layout: "panels", "compact" (a line per target) or "auto" (compact when panels do not fit)
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}: 'thresholds.bandwidth_below_forecast_pct' must be between 0 and 100, got {t.bandwidth_below_forecast_pct:g}")
     if not 1 <= t.hysteresis_rounds <= 1000:
         raise ConfigError(f"{where}: 'thresholds.hysteresis_rounds' must be 1..1000, got {t.hysteresis_rounds}")
+    if cfg.ui.view not in ("auto", "panels", "compact"):
+        raise ConfigError(f"{where}: 'ui.view' must be \"auto\", \"panels\" or \"compact\", got {cfg.ui.view!r}")
     if cfg.ui.timezone:
         from qostui.charts import zone_of
 

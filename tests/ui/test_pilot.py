@@ -160,7 +160,7 @@ async def test_mouse_and_many_targets_at_80x24() -> None:
     from ui.helpers import fixed_records, offline_config
 
     targets = tuple(f"127.0.0.{i}" for i in range(1, 9))
-    app = QostuiApp(offline_config(",".join(targets)), remember_theme=False)
+    app = QostuiApp(offline_config(",".join(targets), view="panels"), remember_theme=False)
     async with app.run_test(size=(80, 24)) as pilot:
         app.apply(fixed_records(30, targets))
         await pilot.pause()
