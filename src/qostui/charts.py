@@ -27,7 +27,7 @@ PALETTE = ("white", "cyan", "yellow", "magenta", "red", "green", "blue")
 # plotext and Rich name some colours differently (legend lines are Rich Text)
 RICH_COLOR = {"gray": "bright_black", "white": "default"}
 # Smoke bands, outer to inner: mid greys read on dark and on light backgrounds alike.
-SMOKE_SHADES = (250, 246, 242, 238)
+SMOKE_SHADES = (248, 244, 241, 238)
 # Median colour by the round's loss, as SmokePing does: (loss up to this %, colour)
 LOSS_COLORS = ((0.0, "green"), (10.0, "blue"), (25.0, "magenta"), (100.0, "red"))
 

@@ -70,6 +70,7 @@ class QostuiApp(App[int]):
     # shared view state: screens watch these (QostuiScreen.scale_changed / window_changed)
     y_scale: reactive[str] = reactive("auto", init=False)
     window_s: reactive[float] = reactive(WINDOWS_S[0], init=False)
+    smoke: reactive[bool] = reactive(False, init=False)  # the detail chart shows RTT smoke (`m`)
 
     def __init__(
         self,
@@ -328,6 +329,10 @@ class QostuiApp(App[int]):
     def action_cycle_window(self) -> None:
         self.window_s = WINDOWS_S[(WINDOWS_S.index(self.window_s) + 1) % len(WINDOWS_S)]  # screens watch it
         self.notify(f"chart window: {WINDOW_NAMES[self.window_s]}", timeout=1.5)
+
+    def action_toggle_smoke(self) -> None:
+        self.smoke = not self.smoke  # the detail screen watches it
+        self.notify(f"RTT smoke {'on' if self.smoke else 'off'}", timeout=1.5)
 
     def action_help(self) -> None:
         if self.role != "help":

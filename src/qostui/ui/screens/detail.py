@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from qostui.charts import LOSS_COLORS, SMOKE_SHADES, rich_color
 from qostui.records import BandwidthSample, PingRound, Record
 from qostui.ui.chart import (
     WINDOW_NAMES,
@@ -24,6 +25,8 @@ from qostui.ui.chart import (
     compact_samples,
     ping_lines,
     ping_series,
+    smoke_lines,
+    smoke_series,
 )
 from qostui.ui.keys import bindings_for
 from qostui.ui.model import Changes, fmt_mbps, fmt_ms
@@ -35,7 +38,6 @@ from qostui.ui.widgets.header import HeaderBar
 if TYPE_CHECKING:
     pass
 
-RICH_COLOR = {"gray": "bright_black"}  # plotext and Rich name some colours differently
 SCALE_NAMES = {"auto": "auto", "zero": "from zero", "log": "log"}
 
 
@@ -74,6 +76,7 @@ class DetailScreen(QostuiScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        self.watch(self.app, "smoke", lambda _: self.redraw(), init=False)
         self.reload()
 
     def catch_up(self) -> None:
@@ -189,17 +192,32 @@ class DetailScreen(QostuiScreen):
             bs = bandwidth_series([r for r in self._rows if isinstance(r, BandwidthSample)], since, until, points)
             lines = bandwidth_lines(bs)
         else:
-            ps = ping_series([r for r in self._rows if isinstance(r, PingRound)], since, until, points)
+            rounds = [r for r in self._rows if isinstance(r, PingRound)]
+            ps = ping_series(rounds, since, until, points)
             lines = ping_lines(ps, scale)
-        head = Text()
+        smoke = self.kind == "target" and self.app.smoke
+        head = Text(no_wrap=True, overflow="ellipsis")
         head.append(self.label, style="bold")
         head.append(f"  {WINDOW_NAMES[window_s]} window", style="")
         head.append(f"  scale {SCALE_NAMES[scale]}", style="")
-        head.append("   ")
-        for i, ln in enumerate(lines):
-            head.append("  " if i else "")
-            head.append("x" if ln.marker == "x" else "━", style=RICH_COLOR.get(ln.color, ln.color))
-            head.append(f" {ln.label}")
+        head.append("  ")
+        if smoke:
+            lost = [ln for ln in lines if ln.marker == "x"]
+            lines = smoke_lines(smoke_series(rounds, since, until, points), scale) + lost
+            for shade in SMOKE_SHADES[:2]:
+                head.append("█", style=rich_color(shade))
+            head.append(" probes  median by loss")
+            for limit, color in LOSS_COLORS:
+                head.append(" ━", style=color)
+                head.append(f"{limit:g}" if limit < 100 else ">")
+            head.append("%")
+        else:
+            for i, ln in enumerate(lines):
+                head.append("  " if i else "")
+                head.append("x" if ln.marker == "x" else "━", style=rich_color(ln.color))
+                head.append(f" {ln.label}")
+            if self.kind == "target":
+                head.append("  (m smoke)", style="dim")
         title.update(head)
         if self.kind == "interface":
             chart.show(lines, since=since, until=until, scale=scale, title="Mbps")
