@@ -104,6 +104,10 @@ def render_loss_history(plt: Any, d: LossHistory, width: int, height: int, color
         if len(vals):
             _draw_line(f, np.array([d.best_epoch, d.best_epoch]), np.array([vals.min(), vals.max()]),
                        f"best {d.best_epoch}", "green", symbol="dot")  # fmt: skip
+    vals = np.concatenate([d.loss, d.val_loss])
+    vals = vals[np.isfinite(vals)]
+    if len(vals) and len(d.epochs):  # losses fall: the top right corner is free for the legend
+        f.legend(True, x=float(np.max(d.epochs)), y=float(vals.max()), relative=True, ha="right", va="top")
     f.label("epoch", "x")
     return finish(f, color=color)
 

@@ -49,6 +49,7 @@ KEYS: tuple[Key, ...] = (
     Key("g", "g", "app.open_view('plots')", "analytic plots of the report, one at a time", "everywhere"),
     Key("enter", "Enter", "start", "start training (Tab moves between fields)", "training", footer=True, short="start"),
     Key("c", "c", "cancel", "cancel the running training (nothing saved)", "training", footer=True, short="cancel"),
+    Key("e", "e", "toggle_evaluation", "loss chart / evaluation table (model vs baselines)", "training", footer=True, short="eval"),
     Key("F", "F", "reforecast", "forecast again now and store it", "forecast", footer=True, short="re-forecast"),
     Key("b", "b", "toggle_baselines", "show / hide the baselines' forecasts", "forecast", footer=True, short="baselines"),
     Key("right,n", "→ / n", "next_plot", "next analytic plot", "plots", footer=True, short="next"),

@@ -26,9 +26,9 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, ContentSwitcher, Input, Label, ProgressBar, Select, Static
 
 from qostui.config import Config
 from qostui.errors import QostuiError
@@ -156,11 +156,16 @@ class TrainingScreen(QostuiScreen):
                 yield Button("Cancel", compact=True, id="train-cancel", disabled=True)
         yield Static(id="train-status")
         yield ProgressBar(total=f.epochs, show_eta=False, id="train-progress")
-        yield PlotView(id="train-chart", message="the loss per epoch appears here once training starts")
+        yield Static(id="train-tabs")
+        with ContentSwitcher(initial="train-chart", id="train-switcher"):
+            yield PlotView(id="train-chart", message="the loss per epoch appears here once training starts")
+            with VerticalScroll(id="train-eval"):
+                yield Static(id="train-table")
         yield Static(id="train-result")
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        self._show_tabs()
         self._show_status()
         self.query_one("#train-start", Button).focus()
         self._load_targets()
@@ -199,6 +204,40 @@ class TrainingScreen(QostuiScreen):
     def action_start(self) -> None:
         self.start()
 
+    def action_toggle_evaluation(self) -> None:
+        """`e`: the loss chart or the evaluation table (model vs baselines), in the same place."""
+        switcher = self.query_one(ContentSwitcher)
+        switcher.current = "train-eval" if switcher.current == "train-chart" else "train-chart"
+        self._show_tabs()
+
+    @property
+    def tab(self) -> str:
+        """"chart" | "evaluation": what the switcher shows."""
+        return "evaluation" if self.query_one(ContentSwitcher).current == "train-eval" else "chart"
+
+    def _show_tabs(self) -> None:
+        """The tab line: which of chart / evaluation is shown, and the chart's legend."""
+        t = Text(no_wrap=True, overflow="ellipsis")
+        chart = self.tab == "chart"
+        t.append(" loss chart ", style="bold reverse" if chart else "dim")
+        t.append(" ")
+        has_eval = self.finished is not None and self.state == "finished"
+        t.append(" evaluation ", style="bold reverse" if not chart else ("" if has_eval else "dim"))
+        t.append(" (e)  ", style="dim")
+        if chart:
+            t.append("━", style="cyan")
+            t.append(" loss  ")
+            t.append("━", style="yellow")
+            t.append(" val_loss")
+            best = self.finished.best_epoch if self.finished else (self.last_epoch.best_epoch if self.last_epoch else 0)
+            if best:
+                t.append("  ")
+                t.append("┆", style="green")
+                t.append(f" best {best}")
+                if self.finished is not None and self.started is not None and self.finished.epochs_run < self.started.epochs:
+                    t.append(f", early stop at {self.finished.epochs_run}")
+        self.query_one("#train-tabs", Static).update(t)
+
     def action_cancel(self) -> None:
         if not self.running or self._cancel is None:
             self.app.notify("no training is running", timeout=1.5)
@@ -210,6 +249,8 @@ class TrainingScreen(QostuiScreen):
     def system_commands(self) -> Any:
         from textual.app import SystemCommand
 
+        yield SystemCommand("Loss chart / evaluation", "e: switch between the loss chart and the evaluation table",
+                            self.action_toggle_evaluation)  # fmt: skip
         if self.running:
             yield SystemCommand("Cancel training", "c: stop after the current batch; nothing is saved", self.action_cancel)
         else:
@@ -417,6 +458,7 @@ class TrainingScreen(QostuiScreen):
         n = self.last_epoch.epochs if self.last_epoch else len(arr)
         title = f"loss per epoch ({len(arr)}/{n}; best {best})"
         self.query_one("#train-chart", PlotView).show(LossHistory(title, arr[:, 0], arr[:, 1], arr[:, 2], best))
+        self._show_tabs()
 
     def status_text(self) -> str:
         """Header part while training (also when this screen is not shown)."""
@@ -463,13 +505,18 @@ class TrainingScreen(QostuiScreen):
 
     def _show_result(self) -> None:
         result = self.query_one("#train-result", Static)
+        table = self.query_one("#train-table", Static)
+        self._show_tabs()
         fin = self.finished
         if fin is None or self.state != "finished":
             result.update("")
             result.display = False
+            table.update(Text("the evaluation (model vs baselines per horizon step) appears when training ends",
+                              style="dim"))  # fmt: skip
             return
         result.display = True
-        parts: list[Any] = [evaluation_table(fin.evaluation, self.size.width or 80)]
+        table.update(evaluation_table(fin.evaluation, self.size.width or 80))
+        parts: list[Any] = []
         verdict = Text(fin.verdict, style="green" if fin.uses == "lstm" else "yellow")
         parts.append(verdict)
         uses = "the new LSTM" if fin.uses == "lstm" else f"the baseline {fin.uses} (the LSTM has no skill)"
