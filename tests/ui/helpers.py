@@ -35,7 +35,7 @@ def offline_config(targets: str = LOOPBACK, *, history_rounds: int = 120, view: 
         targets=parse_targets_arg(targets),
         interval_s=1.0,
         store=replace(base.store, path="/var/tmp/qostui-snapshot.db"),  # shown in the header only
-        ui=replace(base.ui, history_rounds=history_rounds, view=view),
+        ui=replace(base.ui, history_rounds=history_rounds, view=view, timezone="UTC"),  # stable snapshots
     )
 
 
