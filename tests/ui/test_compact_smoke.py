@@ -84,7 +84,7 @@ def feed_smoke() -> Callable[[Pilot], object]:
         detail = app.screen
         assert isinstance(detail, DetailScreen)
         await wait_for(pilot, lambda: detail.loads >= 1, 5, "the detail chart")
-        app.smoke = True  # as `m` does (without its notification over the chart)
+        app.smoke = True  # as `d` does (without its notification over the chart)
         await pilot.pause()
 
     return run_before

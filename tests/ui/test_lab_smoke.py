@@ -1,7 +1,7 @@
 """RTT smoke of a real jittery lab host: the bands spread with the jitter, a steady host stays thin.
 
 Live ICMP to a lab host (its echo responder adds delay and jitter) and to 127.0.0.1; every round's
-probe RTTs are stored (PingRound.rtts_ms) and the detail chart draws their distribution (`m`).
+probe RTTs are stored (PingRound.rtts_ms) and the detail chart draws their distribution (`d`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ async def test_smoke_of_a_jittery_lab_host(db_path: Path) -> None:
                 detail = app.screen
                 assert isinstance(detail, DetailScreen) and detail.key == host.address
                 await wait_for(pilot, lambda: detail.loads >= 1, 10, "the detail chart")
-                await pilot.press("m")
+                await pilot.press("d")
                 await pilot.pause(0.1)
                 assert app.smoke
                 chart = detail.query_one(ChartView).text
@@ -64,7 +64,7 @@ async def test_smoke_of_a_jittery_lab_host(db_path: Path) -> None:
                 assert all(len(r.rtts_ms) == 10 for r in jittery)
                 assert spread_ms(jittery) > 4.0, [r.rtts_ms for r in jittery]
                 assert spread_ms(steady) < 1.0
-                await pilot.press("m")
+                await pilot.press("d")
                 assert not app.smoke
                 await pilot.press("q")
         finally:

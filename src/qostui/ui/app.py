@@ -70,7 +70,7 @@ class QostuiApp(App[int]):
     # shared view state: screens watch these (QostuiScreen.scale_changed / window_changed)
     y_scale: reactive[str] = reactive("auto", init=False)
     window_s: reactive[float] = reactive(WINDOWS_S[0], init=False)
-    smoke: reactive[bool] = reactive(False, init=False)  # the detail chart shows RTT smoke (`m`)
+    smoke: reactive[bool] = reactive(False, init=False)  # the detail chart shows RTT smoke (`d`)
 
     def __init__(
         self,

@@ -36,7 +36,7 @@ KEYS: tuple[Key, ...] = (
     Key("o", "o", "sort_next", "compact view: sort by the next column", "monitor"),
     Key("O", "O", "sort_reverse", "compact view: reverse the sort order", "monitor"),
     Key("escape", "Esc", "back", "back to the monitor", "detail", footer=True, short="back"),
-    Key("m", "m", "app.toggle_smoke", "detail chart: RTT smoke (every probe's RTT per round) / min-avg-max", "detail"),
+    Key("d", "d", "app.toggle_smoke", "detail chart: RTT smoke (every probe's RTT per round) / min-avg-max", "detail"),
     Key("p", "p", "app.toggle_pause", "pause / resume probing and recording", "everywhere", footer=True, short="pause"),
     Key("r", "r", "app.reset_stats", "reset min/avg/max, loss and byte totals", "everywhere", footer=True, short="reset"),
     Key("s", "s", "app.cycle_scale", "chart y scale: auto / from zero / log", "everywhere", footer=True, short="scale"),

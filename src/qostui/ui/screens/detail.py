@@ -217,7 +217,7 @@ class DetailScreen(QostuiScreen):
                 head.append("x" if ln.marker == "x" else "━", style=rich_color(ln.color))
                 head.append(f" {ln.label}")
             if self.kind == "target":
-                head.append("  (m smoke)", style="dim")
+                head.append("  (d smoke)", style="dim")
         title.update(head)
         if self.kind == "interface":
             chart.show(lines, since=since, until=until, scale=scale, title="Mbps")
