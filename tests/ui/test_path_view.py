@@ -143,10 +143,8 @@ async def test_path_view_follows_the_screen_contract(path_store: Store) -> None:
 
     app = _app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await app.push_screen(PathScreen(TARGET, store=path_store, live=False))
+        await _open(path_store)(pilot)
         screen = app.screen
-        assert isinstance(screen, PathScreen)
-        await wait_for(pilot, lambda: screen.loads >= 1, 10, "the stored path rounds")
         assert app.contract() is screen and app.role == "view"
         assert f"path {TARGET}" in screen_text(app)  # the header's view label
         await pilot.press("m")
