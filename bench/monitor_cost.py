@@ -27,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -39,9 +41,19 @@ def _tmux(socket: str, *args: str, check: bool = True) -> str:
 
 
 SIZE = (100, 40)  # tmux terminal (--size); 36+ rows also show the preview chart of the selection
+VIEW = "auto"  # [ui] view (--view): "panels" compares with a build that has no compact view
+
+
+def _ui_config() -> Any:
+    from qostui.config import Config
+
+    return replace(Config().ui, view=VIEW)
 
 
 def _spawn(socket: str, tmp: Path, interval_s: float) -> None:
+    if VIEW != "auto":
+        (tmp / "cfg" / "qostui").mkdir(parents=True, exist_ok=True)
+        (tmp / "cfg" / "qostui" / "config.toml").write_text(f'[ui]\nview = "{VIEW}"\n')
     cmd = (
         f"exec env XDG_CONFIG_HOME={tmp / 'cfg'} XDG_DATA_HOME={tmp / 'data'} TERM=xterm-256color "
         f"{sys.executable} -m qostui --targets {TARGETS} --db {tmp / 'bench.db'} --interval {interval_s:g}"
@@ -103,7 +115,7 @@ async def memory_after_rounds(total: int) -> tuple[list[tuple[int, float]], floa
     from qostui.records import BandwidthSample, PingRound, ProbeState
     from qostui.ui.app import QostuiApp
 
-    config = Config().with_overrides(targets=parse_targets_arg(TARGETS), interval_s=1.0)
+    config = Config().with_overrides(targets=parse_targets_arg(TARGETS), interval_s=1.0, ui=_ui_config())
     app = QostuiApp(config, remember_theme=False)
     proc = psutil.Process()
     marks: list[tuple[int, float]] = []
@@ -141,8 +153,10 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=5, help="first-frame runs")
     parser.add_argument("--size", default="100x40", help="tmux terminal size WxH (default 100x40)")
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU figure")
+    parser.add_argument("--view", default="auto", choices=("auto", "panels", "compact"), help="[ui] view")
     args = parser.parse_args()
-    global SIZE
+    global SIZE, VIEW
+    VIEW = args.view
     w, _, h = args.size.partition("x")
     SIZE = (int(w), int(h))
     has_tmux = shutil.which("tmux") is not None
@@ -173,7 +187,8 @@ async def hundred_targets(rounds: int = 50) -> float:
     from qostui.ui.app import QostuiApp
 
     targets = [f"127.0.{i // 250}.{i % 250 + 1}" for i in range(100)]
-    app = QostuiApp(Config().with_overrides(targets=parse_targets_arg(",".join(targets))), remember_theme=False)
+    app = QostuiApp(Config().with_overrides(targets=parse_targets_arg(",".join(targets)), ui=_ui_config()),
+                    remember_theme=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         start = time.perf_counter()

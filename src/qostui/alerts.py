@@ -19,33 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from qostui.config import ThresholdConfig
+from qostui.levels import Level, Metric, bandwidth_metric, ping_metrics
 from qostui.records import BandwidthSample, Event, Forecast, PingRound, ProbeState, Record
-
-LEVELS = ("ok", "warn", "crit")
-
-
-@dataclass(frozen=True)
-class Metric:
-    kind: str  # Event.kind
-    label: str  # how the value is named in messages
-    unit: str
-    warn: float
-    crit: float
-    higher_is_worse: bool = True
-
-    def level_of(self, value: float) -> int:
-        """0 ok, 1 warn, 2 crit."""
-        if self.higher_is_worse:
-            return 2 if value >= self.crit else 1 if value >= self.warn else 0
-        return 2 if value <= self.crit else 1 if value <= self.warn else 0
-
-    def fmt(self, value: float) -> str:
-        return f"{value:.1f}{self.unit}" if self.unit != " Mbps" else f"{value:.2f}{self.unit}"
-
-    def threshold_text(self, level: int) -> str:
-        op = ">=" if self.higher_is_worse else "<="
-        limit = self.crit if level == 2 else self.warn
-        return f"{op} {self.fmt(limit)}"
 
 
 @dataclass
@@ -79,16 +54,10 @@ class AlertEngine:
     def __init__(self, thresholds: ThresholdConfig, *, forecast_tolerance_s: float = 0.0) -> None:
         t = thresholds
         self.rounds = max(1, int(t.hysteresis_rounds))
-        self.metrics: dict[str, Metric] = {
-            "latency": Metric("latency", "latency", " ms", t.rtt_warn_ms, t.rtt_crit_ms),
-            "jitter": Metric("jitter", "jitter", " ms", t.jitter_warn_ms, t.jitter_crit_ms),
-            "loss": Metric("loss", "loss", "%", t.loss_warn_pct, t.loss_crit_pct),
-            "mos": Metric("mos", "MOS", "", t.mos_warn, t.mos_crit, higher_is_worse=False),
-        }
-        # Bandwidth below forecast: warn at the configured shortfall, crit at halfway to zero.
-        below_pct = t.bandwidth_below_forecast_pct
-        self.bandwidth_warn_pct = below_pct
-        self.bandwidth_crit_pct = below_pct + (100.0 - below_pct) / 2
+        self.metrics: dict[str, Metric] = ping_metrics(t)
+        self.bandwidth = bandwidth_metric(t)
+        self.bandwidth_warn_pct = self.bandwidth.warn
+        self.bandwidth_crit_pct = self.bandwidth.crit
         self.forecast_tolerance_s = forecast_tolerance_s
         self._alarms: dict[tuple[str, str], _Alarm] = {}
         self._forecast_ts: list[float] = []  # sorted predicted times (best step per time kept)
@@ -113,19 +82,14 @@ class AlertEngine:
     def levels(self) -> dict[tuple[str, str], str]:
         """Current non-ok alarms: (kind, target) -> "warn" | "crit" (for a UI panel)."""
         with self._lock:
-            return {key: LEVELS[a.level] for key, a in self._alarms.items() if a.level}
+            return {key: Level.of_rank(a.level) for key, a in self._alarms.items() if a.level}
 
     # --- ping metrics ------------------------------------------------------------------------
     def _ping(self, r: PingRound) -> list[Event]:
         if r.state == ProbeState.OK:
-            values: dict[str, float | None] = {
-                "latency": r.rtt_avg_ms,
-                "jitter": r.jitter_ms,
-                "loss": r.loss_pct,
-                "mos": r.mos,
-            }
+            values = {kind: m.value(r) for kind, m in self.metrics.items()}
         else:  # the probe could not run: a state of its own, not loss
-            values = {}
+            values: dict[str, float | None] = {}
         events = []
         reachability = self._reachability(r)
         if reachability is not None:
@@ -150,25 +114,25 @@ class AlertEngine:
             message = f"{r.target}: {state} for {n} round{'s' if n > 1 else ''}" + (f" ({r.error})" if r.error else "")
         else:
             message = f"{r.target}: reachable again ({n} rounds)"
-        return Event(ts=r.ts, kind="reachability", target=r.target, level=LEVELS[after], message=message)
+        return Event(ts=r.ts, kind="reachability", target=r.target, level=Level.of_rank(after), message=message)
 
     def _step(self, metric: Metric, target: str, value: float, ts: float, detail: str = "") -> Event | None:
         alarm = self._alarms.setdefault((metric.kind, target), _Alarm())
         before = alarm.level
-        after = alarm.update(metric.level_of(value), self.rounds)
+        after = alarm.update(metric.level_of(value).rank, self.rounds)
         if after == before:
             return None
         n = self.rounds
         if after > before:
             message = (
                 f"{metric.label} {metric.fmt(value)} to {target} "
-                f"({metric.threshold_text(after)} for {n} round{'s' if n > 1 else ''}){detail}"
+                f"({metric.threshold_text(Level.of_rank(after))} for {n} round{'s' if n > 1 else ''}){detail}"
             )
         elif after:
             message = f"{metric.label} {metric.fmt(value)} to {target}: down to warn ({n} rounds under crit){detail}"
         else:
             message = f"{metric.label} back to normal: {metric.fmt(value)} to {target} ({n} rounds under warn){detail}"
-        return Event(ts=ts, kind=metric.kind, target=target, level=LEVELS[after], message=message)
+        return Event(ts=ts, kind=metric.kind, target=target, level=Level.of_rank(after), message=message)
 
     # --- bandwidth against the forecast -------------------------------------------------------
     def _remember_forecast(self, f: Forecast) -> None:
@@ -205,13 +169,7 @@ class AlertEngine:
             return None
         actual = s.rx_mbps + s.tx_mbps  # the forecast is of the store's bandwidth_mbps series: rx + tx
         shortfall_pct = max(0.0, (forecast.predicted_mbps - actual) / forecast.predicted_mbps * 100.0)
-        metric = Metric(
-            "bandwidth",
-            "bandwidth shortfall",
-            "%",
-            self.bandwidth_warn_pct,
-            self.bandwidth_crit_pct,
-        )
+        metric = self.bandwidth
         detail = (
             f"; rx+tx {actual:.2f} Mbps vs forecast {forecast.predicted_mbps:.2f} Mbps ({forecast.model})"
         )

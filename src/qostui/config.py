@@ -95,6 +95,8 @@ class ThresholdConfig:
 class UiConfig:
     theme: str = "textual-dark"
     history_rounds: int = 120  # ring buffer length per target for sparklines
+    timezone: str = ""  # clock of every chart and time label: "" local time, "UTC" or an IANA name
+    view: str = "auto"  # monitor layout: "panels", "compact" (a line per target) or "auto" (compact when panels do not fit)
 
 
 @dataclass(frozen=True)
@@ -536,6 +538,16 @@ def validate(cfg: Config) -> None:
     if not 0 <= t.mos_crit <= t.mos_warn <= 5:
         raise ConfigError(f"{where}: thresholds need 0 <= mos_crit <= mos_warn <= 5")
     _validate_path(cfg.path, where)
+    if cfg.ui.view not in ("auto", "panels", "compact"):
+        raise ConfigError(f"{where}: 'ui.view' must be \"auto\", \"panels\" or \"compact\", got {cfg.ui.view!r}")
+    if cfg.ui.timezone:
+        from qostui.charts import zone_of
+
+        try:
+            zone_of(cfg.ui.timezone)
+        except ValueError:
+            raise ConfigError(f"{where}: 'ui.timezone' must be \"UTC\", \"local\" or an IANA zone name such as"
+                              f" \"Europe/Berlin\", got {cfg.ui.timezone!r}") from None
     ix = cfg.influx
     if ix.backlog_max_points < ix.batch_size:
         raise ConfigError(f"{where}: 'influx.backlog_max_points' must be at least influx.batch_size ({ix.batch_size}), got {ix.backlog_max_points}")

@@ -30,13 +30,13 @@ def live_config(db: Path, targets: str = LOOPBACK, *, interval_s: float = 0.5, c
     )
 
 
-def offline_config(targets: str = LOOPBACK, *, history_rounds: int = 120) -> Config:
+def offline_config(targets: str = LOOPBACK, *, history_rounds: int = 120, view: str = "auto") -> Config:
     base = Config()
     return base.with_overrides(
         targets=parse_targets_arg(targets),
         interval_s=1.0,
         store=replace(base.store, path="/var/tmp/qostui-snapshot.db"),  # shown in the header only
-        ui=replace(base.ui, history_rounds=history_rounds),
+        ui=replace(base.ui, history_rounds=history_rounds, view=view, timezone="UTC"),  # stable snapshots
     )
 
 

@@ -142,7 +142,7 @@ async def test_round_burst_is_one_update_at_100_targets(monkeypatch: pytest.Monk
     from qostui.ui.widgets.target_panel import TargetPanel
 
     targets = tuple(f"127.0.{i // 250}.{i % 250 + 1}" for i in range(100))
-    app = QostuiApp(offline_config(",".join(targets)), remember_theme=False)
+    app = QostuiApp(offline_config(",".join(targets), view="panels"), remember_theme=False)
     calls = {"n": 0}
     original = TargetPanel.update_view
 

@@ -134,3 +134,30 @@ async def test_live_path_view_on_the_lab(lab) -> None:  # type: ignore[no-untype
         await wait_for(pilot, lambda: "loss from hop 3" in screen_text(app), 120, "the verdict under 20% drop")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not any(w.is_running for w in screen.workers), 30, "the live worker to stop")
+
+
+async def test_path_view_follows_the_screen_contract(path_store: Store) -> None:
+    """Under the QostuiScreen contract: the header names the path, record batches from the bus reach
+    the view (drawn at once when shown, on catch-up when covered), `m` again keeps the one view."""
+    from qostui.ui.screens.help import HelpScreen
+
+    app = _app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(path_store)(pilot)
+        screen = app.screen
+        assert app.contract() is screen and app.role == "view"
+        assert f"path {TARGET}" in screen_text(app)  # the header's view label
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.screen is screen  # one view at a time, not a second path view
+        change = Event(T0 + 60 * 31, "route", TARGET, "warn", "path changed after 2 round(s): via 10.231.9.9")
+        app.apply([change])
+        await pilot.pause()
+        assert screen.routes[-1] == change and "via 10.231.9.9" in screen_text(app)
+        await app.push_screen(HelpScreen())
+        back = Event(T0 + 60 * 32, "route", TARGET, "warn", "path changed after 2 round(s): via 10.231.8.8")
+        app.apply([back])
+        await pilot.pause()
+        assert screen.routes[-1] == back  # recorded while covered
+        app.pop_screen()
+        await wait_for(pilot, lambda: "via 10.231.8.8" in screen_text(app), 10, "the catch-up draw")

@@ -109,10 +109,15 @@ async def test_reset_and_command_palette_actions(db_path: Path) -> None:
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.model.targets["::1"].sent > 0, 10, "a round for ::1")
+            await pilot.press("p")  # paused first: on a busy machine a round can land right after `r`
+            seen = [-1]
+            while seen[-1] != app.model.rounds_seen:  # the round in flight when pausing has arrived
+                seen.append(app.model.rounds_seen)
+                await pilot.pause(1.0)
             await pilot.press("r")
             assert all(h.sent == 0 and h.min_ms is None for h in app.model.targets.values())
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            for wanted in ("Pause probing", "Reset statistics", "Open detail", "Chart scale", "Chart window",
+            for wanted in ("Resume probing", "Reset statistics", "Open detail", "Chart scale", "Chart window",
                            "Help: all keys", "Quit", "Theme"):
                 assert wanted in titles
             await pilot.press("q")
@@ -155,7 +160,7 @@ async def test_mouse_and_many_targets_at_80x24() -> None:
     from ui.helpers import fixed_records, offline_config
 
     targets = tuple(f"127.0.0.{i}" for i in range(1, 9))
-    app = QostuiApp(offline_config(",".join(targets)), remember_theme=False)
+    app = QostuiApp(offline_config(",".join(targets), view="panels"), remember_theme=False)
     async with app.run_test(size=(80, 24)) as pilot:
         app.apply(fixed_records(30, targets))
         await pilot.pause()

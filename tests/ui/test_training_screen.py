@@ -83,10 +83,14 @@ async def test_training_live_then_cancel(tmp_path: Path, db_path: Path) -> None:
             if time.monotonic() - started > 1.0:
                 assert app.model.rounds_seen > rounds_at_start
             await pilot.pause(0.1)
-            text = screen_text(app)
             assert "loss per epoch" in chart.text and "epoch" in chart.text
+            assert "forecasts now use" in screen_text(app)
+            await pilot.press("e")  # the evaluation table takes the chart's place
+            await pilot.pause(0.1)
+            text = screen_text(app)
             for word in ("method", "MAE", "skill", "lstm", "persistence", "forecasts now use"):
                 assert word in text, word
+            await pilot.press("e")
             fin = screen.finished
             assert isinstance(fin, TrainingFinished) and fin.path
             assert latest_model_id(models) == fin.model_id
@@ -197,6 +201,29 @@ def test_training_finished_160x48(snap_compare) -> None:  # type: ignore[no-unty
     assert snap_compare(QostuiApp(offline_config(), remember_theme=False), terminal_size=(160, 48), run_before=feed_finished())
 
 
+async def test_finished_training_at_80x24_chart_legend_and_evaluation_tab() -> None:
+    """80x24: the loss chart keeps at least 10 rows of plot with its legend; `e` swaps in the table."""
+    app = QostuiApp(offline_config(), remember_theme=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed_finished()(pilot)
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen)
+        chart = screen.query_one("#train-chart", PlotView)
+        plot_rows = [ln for ln in chart.text.splitlines() if "│" in ln or "┤" in ln]
+        assert len(plot_rows) >= 10, chart.text
+        text = screen_text(app)
+        assert "val_loss" in text and "best 8" in text and "•" in chart.text  # legend and best-epoch marker
+        assert "MAE@" not in text
+        await pilot.press("e")
+        await pilot.pause()
+        assert screen.tab == "evaluation"
+        text = screen_text(app)
+        assert "MAE@1" in text and "persistence" in text and "forecasts now use" in text
+        await pilot.press("e")
+        await pilot.pause()
+        assert screen.tab == "chart"
+
+
 def test_tensorflow_log_lines_never_reach_the_screen(tmp_path: Path) -> None:
     """While TensorFlow loads, fd 2 (where Textual draws) goes through a filter: screen output
     passes, TensorFlow's native log lines are dropped (run in a child: it rewires fd 2)."""
@@ -208,8 +235,8 @@ def test_tensorflow_log_lines_never_reach_the_screen(tmp_path: Path) -> None:
 import os
 fd = os.open({str(out)!r}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 os.dup2(fd, 2)
-from qostui.ui.screens.training import _relay_fd2
-with _relay_fd2():
+from qostui.forecast.tf_preload import relay_fd2
+with relay_fd2():
     os.write(2, b"\\x1b[2;1Hscreen-before")
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
     os.write(2, b"I0000 00:00:1795809892.084037   17733 port.cc:153] oneDNN custom operations are on.\\n")
@@ -271,7 +298,10 @@ def test_tmux_training_keeps_the_screen_clean(tmp_path: Path) -> None:
         tm("send-keys", "-t", "q", "t")
         wait_screen(lambda s: "Start" in s and "patience" in s, 10, "the training screen")
         tm("send-keys", "-t", "q", "Enter")
-        done = wait_screen(lambda s: "forecasts now use" in s, 90, "the evaluation table")
+        wait_screen(lambda s: "forecasts now use" in s, 90, "the end of training")
+        assert "val_loss" in screen()  # the chart's legend
+        tm("send-keys", "-t", "q", "e")  # the evaluation table, in place of the chart
+        done = wait_screen(lambda s: "MAE@" in s, 10, "the evaluation table")
         written = raw.read_bytes()
         assert b"loss per epoch" in written  # the capture works
         for noise in (b"oneDNN", b"absl", b"I0000", b"port.cc"):

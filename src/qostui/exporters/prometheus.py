@@ -56,9 +56,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Info, generate_
 from prometheus_client.utils import floatToGoString
 
 from qostui import __version__
-from qostui.alerts import LEVELS
 from qostui.config import parse_listen
 from qostui.errors import ConfigError
+from qostui.levels import Level
 from qostui.records import BandwidthSample, Event, Forecast, PathHop, PingRound, ProbeState, Record
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -218,11 +218,11 @@ class _TargetTable:
                 self.last_probe_ts = r.ts
 
     def add_event(self, e: Event) -> None:
-        if e.level not in LEVELS:
+        if e.level not in (Level.OK, Level.WARN, Level.CRIT):
             return  # not an alert level change
         labels = _labels((("host", self.host), ("kind", e.kind), ("target", e.target)))
         with self._lock:
-            self._alerts[(e.kind, e.target)] = f"qostui_alert_level{{{labels}}} {LEVELS.index(e.level)}\n".encode()
+            self._alerts[(e.kind, e.target)] = f"qostui_alert_level{{{labels}}} {Level(e.level).rank}\n".encode()
 
     def render(self) -> bytes:
         with self._lock:

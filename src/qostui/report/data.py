@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qostui.charts import Series
 from qostui.config import Config
 from qostui.errors import QostuiError
 from qostui.forecast import service
@@ -203,12 +204,7 @@ def evaluation_data(
 # --- plot 1: actual vs predicted ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Line:
-    label: str
-    ts: np.ndarray
-    values: np.ndarray  # NaN breaks the line
-    style: str = "line"  # "line" | "dashed" | "points"
+Line = Series  # one line of a plot: the chart layer's series type
 
 
 @dataclass(frozen=True)

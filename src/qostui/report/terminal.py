@@ -5,23 +5,21 @@ the chart as text (ANSI colours unless color=False; a Textual widget can show it
 `rich.text.Text.from_ansi`). A plot without data renders its note inside a frame of the same size.
 
 plotext keeps one global figure shared with every other plotext chart in the process (the
-monitor's), so call `render` from the thread that draws those (the UI's event loop; it takes tens
-of milliseconds at most), or hold off other plotext users. Written for plotext's figure API (6.x).
+monitor's): the chart layer (`qostui.charts`) owns it, its lock, the palette and the clock, so
+`render` may be called from any thread. Time axes follow the clock rule (`[ui] timezone`).
 """
 
 from __future__ import annotations
 
 import math
 import textwrap
-import threading
-import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from qostui.errors import QostuiError
+from qostui.charts import PALETTE, PLOT_LOCK, Line, begin, draw, finish, plotext, time_ticks, y_limits
 from qostui.report.data import (
     ActualVsPredicted,
     Correlation,
@@ -30,17 +28,8 @@ from qostui.report.data import (
     MultiTarget,
 )
 
-_LOCK = threading.Lock()
-COLORS = ("white", "cyan", "yellow", "magenta", "red", "green", "blue")
+COLORS = PALETTE  # line colours by index: the chart layer's palette
 MIN_W, MIN_H = 30, 8
-
-
-def _plotext() -> Any:
-    import plotext as plt
-
-    if not (hasattr(plt, "figure") and hasattr(plt.figure, "signal")):
-        raise QostuiError("the report's terminal charts need plotext 6 or later: pip install -U 'plotext>=6'")
-    return plt
 
 
 def note_panel(title: str, note: str, width: int, height: int) -> str:
@@ -56,18 +45,6 @@ def note_panel(title: str, note: str, width: int, height: int) -> str:
         if start + i < len(body):
             body[start + i] = "│" + ln.center(inner) + "│"
     return "\n".join([top, head, *body, "└" + "─" * inner + "┘"])
-
-
-def _segments(xs: np.ndarray, ys: np.ndarray) -> list[tuple[list[float], list[float]]]:
-    """Runs of finite points: a gap (NaN) breaks the line instead of bridging it."""
-    ok = np.isfinite(xs) & np.isfinite(ys)
-    out: list[tuple[list[float], list[float]]] = []
-    if not ok.any():
-        return out
-    edges = np.diff(np.concatenate(([0], ok.astype(np.int8), [0])))
-    for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        out.append((xs[s:e].tolist(), ys[s:e].tolist()))
-    return out
 
 
 def decimate(xs: np.ndarray, ys: np.ndarray, n: int, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -89,94 +66,69 @@ def decimate(xs: np.ndarray, ys: np.ndarray, n: int, how: str = "mean") -> tuple
     return x, y
 
 
-def _draw_line(plt: Any, f: Any, xs: np.ndarray, ys: np.ndarray, label: str, color: str,
+def _draw_line(f: Any, xs: np.ndarray, ys: np.ndarray, label: str, color: str,
                connect: bool = True, symbol: str = "hd") -> None:  # fmt: skip
-    first = True
-    for sx, sy in _segments(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)):
-        sig = f.signal(sx, sy, marker=plt.marker(symbol, plt.pixel(foreground=color)))
-        if connect and len(sx) > 1:
-            sig.lines()
-        if first and label:
-            sig.label(label)
-            first = False
-        f.draw(sig)
+    draw(f, Line(np.asarray(xs, dtype=float).tolist(), np.asarray(ys, dtype=float).tolist(), label, color,
+                 marker=symbol, connect=connect))  # fmt: skip
 
 
-_TICK_STEPS_S = (60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+def _start(width: int, height: int, title: str, color: bool) -> Any:
+    return begin(max(width, MIN_W), max(height, MIN_H), title, color=color)
 
 
-def _time_ticks(lo: float, hi: float, n: int) -> tuple[list[float], list[str]]:
-    """Round UTC times inside [lo, hi], at most `n` of them, labelled as briefly as the span allows."""
-    if not hi > lo:
-        return [lo], [time.strftime("%H:%M", time.gmtime(lo))]
-    span = hi - lo
-    step = next((s for s in _TICK_STEPS_S if span / s <= n), None)
-    if step is None:
-        step = math.ceil(span / n / 86400) * 86400
-    first = math.ceil(lo / step) * step
-    pos = [float(t) for t in np.arange(first, hi + 1e-9, step)] or [lo]
-    if step >= 86400:
-        fmt = "%m-%d"
-    elif span > 86400:
-        fmt = "%d %H:%M"
-    else:
-        fmt = "%H:%M"
-    return pos, [time.strftime(fmt, time.gmtime(p)) for p in pos]
-
-
-def _start(plt: Any, width: int, height: int, title: str, color: bool) -> Any:
-    f = plt.figure
-    f.clear()
-    f.plot_size(max(width, MIN_W), max(height, MIN_H))
-    f.theme("simple" if color else "colorless")
-    f.title(title)
-    return f
-
-
-def _finish(plt: Any, f: Any, color: bool) -> str:
-    text = f.build().string().rstrip("\n")
-    return text if color else plt.uncolorize(text)
-
-
-def render_actual_vs_predicted(plt: Any, d: ActualVsPredicted, width: int, height: int, color: bool) -> str:
-    f = _start(plt, width, height, _short_title(d.title, width), color)
+def render_actual_vs_predicted(plt: Any, d: ActualVsPredicted, width: int, height: int, color: bool,
+                               under: Sequence[Line] = ()) -> str:  # fmt: skip
+    """`under`: chart-layer lines drawn first, below the plot's lines (the forecast view's interval
+    bands); the y axis makes room for them."""
+    f = _start(width, height, _short_title(d.title, width), color)
     all_ts = np.concatenate([ln.ts for ln in d.lines])
     lo, hi = float(np.nanmin(all_ts)), float(np.nanmax(all_ts))
+    for extra in under:
+        draw(f, extra)
     for i, ln in enumerate(d.lines):
         c = COLORS[i % len(COLORS)] if ln.style != "points" else "red"
         xs, ys = (ln.ts, ln.values) if ln.style == "points" else decimate(ln.ts, ln.values, 2 * width)
-        _draw_line(plt, f, xs, ys, ln.label, c, connect=ln.style != "points",
+        _draw_line(f, xs, ys, ln.label, c, connect=ln.style != "points",
                    symbol="x" if ln.style == "points" else ("dot" if ln.style == "dashed" else "hd"))  # fmt: skip
     f.ruler("x").lim(lo, hi)
-    f.ruler("x").ticks(*_time_ticks(lo, hi, max(2, min(8, width // 14))))
+    f.ruler("x").ticks(*time_ticks(lo, hi, max(2, min(8, width // 14))))
+    values = [float(v) for ln in d.lines for v in ln.values]
+    values += [float(v) for ln in under for v in (*ln.ys, *(ln.fill_to or ())) if v is not None]
+    ylim = y_limits(values, "auto")
+    if ylim is not None:  # a flat series: a band around its value, not plotext's -1..1
+        f.ruler("y").lim(*ylim)
     f.label(d.ylabel, "y")
-    return _finish(plt, f, color)
+    return finish(f, color=color)
 
 
 def render_loss_history(plt: Any, d: LossHistory, width: int, height: int, color: bool) -> str:
-    f = _start(plt, width, height, _short_title(d.title, width), color)
-    _draw_line(plt, f, d.epochs, d.loss, "loss", "cyan")
-    _draw_line(plt, f, d.epochs, d.val_loss, "val_loss", "yellow")
+    f = _start(width, height, _short_title(d.title, width), color)
+    _draw_line(f, d.epochs, d.loss, "loss", "cyan")
+    _draw_line(f, d.epochs, d.val_loss, "val_loss", "yellow")
     if d.best_epoch:
         vals = np.concatenate([d.loss, d.val_loss])
         vals = vals[np.isfinite(vals)]
         if len(vals):
-            _draw_line(plt, f, np.array([d.best_epoch, d.best_epoch]), np.array([vals.min(), vals.max()]),
+            _draw_line(f, np.array([d.best_epoch, d.best_epoch]), np.array([vals.min(), vals.max()]),
                        f"best {d.best_epoch}", "green", symbol="dot")  # fmt: skip
+    vals = np.concatenate([d.loss, d.val_loss])
+    vals = vals[np.isfinite(vals)]
+    if len(vals) and len(d.epochs):  # losses fall: the top right corner is free for the legend
+        f.legend(True, x=float(np.max(d.epochs)), y=float(vals.max()), relative=True, ha="right", va="top")
     f.label("epoch", "x")
-    return _finish(plt, f, color)
+    return finish(f, color=color)
 
 
 def render_error_distribution(plt: Any, d: ErrorDistribution, width: int, height: int, color: bool) -> str:
     """Frequency polygons of a few horizon steps on the shared bins (bars of several steps would
     not fit side by side in a terminal)."""
-    f = _start(plt, width, height, _short_title(d.title, width), color)
+    f = _start(width, height, _short_title(d.title, width), color)
     centers = d.centers
     for i, s in enumerate(d.selected_steps(4)):
-        _draw_line(plt, f, centers, d.counts[s - 1].astype(float),
+        _draw_line(f, centers, d.counts[s - 1].astype(float),
                    f"step {s} MAE {d.mae[s - 1]:.1f}", COLORS[(i + 1) % len(COLORS)])  # fmt: skip
     f.label("error Mbps (predicted - actual)", "x")
-    return _finish(plt, f, color)
+    return finish(f, color=color)
 
 
 def render_correlation(plt: Any, d: Correlation, width: int, height: int, color: bool) -> str:
@@ -214,9 +166,7 @@ def render_correlation(plt: Any, d: Correlation, width: int, height: int, color:
 
 
 def render_multi_target(plt: Any, d: MultiTarget, width: int, height: int, color: bool) -> str:
-    f = plt.figure
-    f.clear()
-    f.plot_size(max(width, MIN_W), max(height, MIN_H))
+    f = begin(max(width, MIN_W), max(height, MIN_H), color=color)
     f.subplots(2, 1)
     top, bottom = f.subplot(1, 1), f.subplot(2, 1)
     for p in (top, bottom):
@@ -226,15 +176,15 @@ def render_multi_target(plt: Any, d: MultiTarget, width: int, height: int, color
     hi = max(float(t.ts[-1]) for t in d.targets)
     for i, t in enumerate(d.targets):
         c = COLORS[(i + 1) % len(COLORS)]
-        _draw_line(plt, top, *decimate(t.ts, t.rtt_avg_ms, 2 * width), t.target if i < 8 else "", c)
-        _draw_line(plt, bottom, *decimate(t.ts, t.loss_pct, 2 * width, "max"), "", c)
-    ticks = _time_ticks(lo, hi, max(2, min(8, width // 14)))
+        _draw_line(top, *decimate(t.ts, t.rtt_avg_ms, 2 * width), t.target if i < 8 else "", c)
+        _draw_line(bottom, *decimate(t.ts, t.loss_pct, 2 * width, "max"), "", c)
+    ticks = time_ticks(lo, hi, max(2, min(8, width // 14)))
     for p in (top, bottom):
         p.ruler("x").lim(lo, hi)
         p.ruler("x").ticks(*ticks)
     top.label("RTT ms", "y")
     bottom.label("loss %", "y")
-    return _finish(plt, f, color)
+    return finish(f, color=color)
 
 
 _RENDER = {
@@ -259,14 +209,8 @@ def render(data: Any, width: int = 80, height: int = 24, color: bool = True) -> 
         return note_panel(_short_title(data.title, width), data.note or "nothing to plot", width, height)
     if isinstance(data, Correlation):
         return render_correlation(None, data, width, height, color)
-    with _LOCK:
-        plt = _plotext()
-        # The caller chose the size (a widget, a file): do not clamp it to the process's terminal.
-        plt.terminal.limit(False, False)
-        try:
-            return fn(plt, data, width, height, color)
-        finally:
-            plt.terminal.limit(True, True)  # plotext's default, which other charts expect
+    with PLOT_LOCK:
+        return fn(plotext(), data, width, height, color)
 
 
 def render_all(plots: Sequence[tuple[str, Any]], width: int = 80, height: int = 24, color: bool = False) -> str:

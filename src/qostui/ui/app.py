@@ -24,13 +24,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 
+from qostui.charts import set_clock
 from qostui.config import Config
 from qostui.records import BandwidthSample, Event, PingRound, Record
 from qostui.ui.chart import SCALES, WINDOW_NAMES, WINDOWS_S
 from qostui.ui.keys import bindings_for
 from qostui.ui.model import Changes, MonitorModel
+from qostui.ui.screens.base import QostuiScreen
 from qostui.ui.screens.detail import DetailScreen
 from qostui.ui.screens.help import HelpScreen
 from qostui.ui.screens.monitor import MonitorScreen
@@ -99,6 +102,10 @@ class QostuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "qostui"
     BINDINGS = bindings_for("everywhere", app_level=True)
+    # shared view state: screens watch these (QostuiScreen.scale_changed / window_changed)
+    y_scale: reactive[str] = reactive("auto", init=False)
+    window_s: reactive[float] = reactive(WINDOWS_S[0], init=False)
+    smoke: reactive[bool] = reactive(False, init=False)  # the detail chart shows RTT smoke (`d`)
 
     def __init__(
         self,
@@ -115,11 +122,11 @@ class QostuiApp(App[int]):
         is gone."""
         super().__init__()
         self.config = config
+        set_clock(config.ui.timezone)  # one clock for every chart and time label
         self.pipeline = pipeline
         self.model = MonitorModel(config)
         self.remember_theme = remember_theme
-        self.y_scale = "auto"
-        self.window_s = WINDOWS_S[0]
+        self._screens: list[QostuiScreen] = []  # mounted qostui screens, in mount order
         # Inbox filled by the bus thread; bounded so a stalled UI cannot grow memory without end.
         self._inbox: deque[Record] = deque(maxlen=inbox_max)
         self._inbox_lock = threading.Lock()
@@ -138,7 +145,6 @@ class QostuiApp(App[int]):
         self.first_paint_s: float | None = None
         self._frozen = False
         self._t0 = time.perf_counter()
-        self.status_providers: list[Callable[[], str]] = []
         wanted = config.ui.theme
         self._theme_warning = ""
         if wanted in self.available_themes:
@@ -302,12 +308,8 @@ class QostuiApp(App[int]):
         measured = [r.ts for r in records if isinstance(r, (PingRound, BandwidthSample))]
         if measured:  # forecasts carry future times: they must not move the offline clock
             self._latest_ts = max(self._latest_ts, max(measured))
-        for screen in self.screen_stack:
-            if isinstance(screen, MonitorScreen):
-                if changes:
-                    screen.records_changed(changes)
-            elif hasattr(screen, "records_arrived"):  # detail, and later views (training, forecast)
-                screen.records_arrived(records)
+        for screen in list(self._screens):
+            screen.records_arrived(records, changes)
         if changes.events:
             self._notify_events(changes.events)
         return changes
@@ -326,16 +328,37 @@ class QostuiApp(App[int]):
         self.notify(f"{len(events)} alert changes: {shown}", title=f"alerts ({worst})",
                     severity=severity.get(worst, "information"), timeout=8)  # type: ignore[arg-type]
 
+    # --- the screens (see ui/screens/base.py for the contract) -------------------------------
+    def attach_screen(self, screen: QostuiScreen) -> None:
+        """A qostui screen was mounted: it gets records and adds to the header from now on."""
+        if screen not in self._screens:
+            self._screens.append(screen)
+
+    def detach_screen(self, screen: QostuiScreen) -> None:
+        if screen in self._screens:
+            self._screens.remove(screen)
+
+    def contract(self, screen: Screen[Any] | None = None) -> QostuiScreen | None:
+        """The qostui screen behind `screen` (default: the current one); None for Textual's own
+        screens (the command palette)."""
+        screen = self.screen if screen is None else screen
+        return next((s for s in self._screens if s is screen), None)
+
+    @property
+    def role(self) -> str:
+        current = self.contract()
+        return current.role if current is not None else ""
+
     # --- header --------------------------------------------------------------------------------
     def status_text(self) -> str:
         parts = []
         if self.pipeline is not None:
             parts.append(self.pipeline.status_text())
-        for provider in self.status_providers:
+        for screen in self._screens:
             try:
-                parts.append(provider())
-            except Exception:  # a status provider must never break the UI
-                log.exception("status provider failed")
+                parts.append(screen.status_text())
+            except Exception:  # a screen's header part must never break the UI
+                log.exception("status text of %s failed", screen.header_label)
         return " ".join(p for p in parts if p)
 
     def recording_state(self) -> str:
@@ -349,8 +372,9 @@ class QostuiApp(App[int]):
         screens = [screen] if screen is not None else list(self.screen_stack)
         store = str(self.pipeline.db_path) if self.pipeline is not None else str(self.config.store.resolved_path())
         for s in screens:
+            contract = self.contract(s)
+            view = contract.header_label if contract is not None else ""
             for header in s.query(HeaderBar):
-                view = s.label if isinstance(s, DetailScreen) else getattr(s, "view_name", "")
                 header.show(
                     store=store,
                     interval_s=self.config.interval_s,
@@ -378,41 +402,38 @@ class QostuiApp(App[int]):
 
     def action_reset_stats(self) -> None:
         self.model.reset_stats()
-        for screen in self.screen_stack:
-            if isinstance(screen, MonitorScreen):
-                screen.refresh_all()
+        for screen in list(self._screens):
+            screen.stats_reset()
         self.notify("statistics reset")
 
     def action_cycle_scale(self) -> None:
-        self.y_scale = SCALES[(SCALES.index(self.y_scale) + 1) % len(SCALES)]
-        for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen):
-                screen.redraw()
+        self.y_scale = SCALES[(SCALES.index(self.y_scale) + 1) % len(SCALES)]  # screens watch it
         self.notify(f"chart scale: {self.y_scale}", timeout=1.5)
 
     def action_cycle_window(self) -> None:
-        self.window_s = WINDOWS_S[(WINDOWS_S.index(self.window_s) + 1) % len(WINDOWS_S)]
-        for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen):
-                screen.reload()
+        self.window_s = WINDOWS_S[(WINDOWS_S.index(self.window_s) + 1) % len(WINDOWS_S)]  # screens watch it
         self.notify(f"chart window: {WINDOW_NAMES[self.window_s]}", timeout=1.5)
 
+    def action_toggle_smoke(self) -> None:
+        self.smoke = not self.smoke  # the detail screen watches it
+        self.notify(f"RTT smoke {'on' if self.smoke else 'off'}", timeout=1.5)
+
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if self.role != "help":
             self.push_screen(HelpScreen())
 
     def open_detail(self, kind: str, key: str) -> None:
         if not key:
             self.notify("no bandwidth samples yet", severity="warning")
             return
-        if isinstance(self.screen, DetailScreen):
+        if self.role == "detail":
             self.pop_screen()
         self.push_screen(DetailScreen(kind, key))
 
     # Further full-screen views register here (the training and forecast screens of issue 5):
     #   QostuiApp.VIEWS["training"] = lambda app: TrainingScreen(app)
     #   and a row in ui/keys.py: Key("t", "t", "app.open_view('training')", "...", "everywhere")
-    # A view that defines records_arrived(records) gets every record batch while it is open.
+    # A view derives from QostuiScreen (ui/screens/base.py): records, header, catch-up, errors.
     VIEWS: ClassVar[dict[str, Callable[[QostuiApp], Screen[Any]]]] = {
         # imported on first use: the views pull in the forecasting and report modules
         "training": lambda app: import_module("qostui.ui.screens.training").training_screen(app),
@@ -426,33 +447,33 @@ class QostuiApp(App[int]):
         if factory is None:
             self.notify(f"the {name} view is not available in this build", severity="warning")
             return
-        if isinstance(self.screen, HelpScreen):
+        if self.role == "help":
             self.pop_screen()
-        current = getattr(self.screen, "view_name", "")
-        if current == name:
+        current = self.contract()
+        if current is not None and current.view_name == name:
             return
-        if current:  # one view at a time: `f` on the training screen replaces it
+        if current is not None and current.role == "view":  # one view at a time: `f` on training replaces it
             self.pop_screen()
         self.push_screen(factory(self))
 
     def action_open_selected(self) -> None:
-        screen = self.screen
-        if isinstance(screen, MonitorScreen):
-            screen.action_open_detail()
+        current = self.contract()
+        if current is not None:
+            current.open_selected()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         paused = self.pipeline is not None and self.pipeline.collector.paused
         yield SystemCommand("Resume probing" if paused else "Pause probing", "p: stop/start probes and recording", self.action_toggle_pause)
         yield SystemCommand("Reset statistics", "r: reset min/avg/max, loss and totals", self.action_reset_stats)
-        if isinstance(screen, MonitorScreen):
-            yield SystemCommand("Open detail", "Enter: chart of the selected panel", self.action_open_selected)
         yield SystemCommand("Chart scale", "s: auto / from zero / log", self.action_cycle_scale)
         yield SystemCommand("Chart window", "w: 5 min / 1 h / 24 h", self.action_cycle_window)
         yield SystemCommand("Train the forecasting model", "t: training screen", lambda: self.action_open_view("training"))
         yield SystemCommand("Bandwidth forecast", "f: forecast, baselines, past forecasts", lambda: self.action_open_view("forecast"))
         yield SystemCommand("Analytic plots", "g: the report's five charts", lambda: self.action_open_view("plots"))
-        yield from getattr(screen, "system_commands", lambda: ())()  # a view's own actions
+        contract = self.contract(screen)
+        if contract is not None:
+            yield from contract.system_commands()  # the screen's own actions
         yield SystemCommand("Help: all keys", "?: list every key", self.action_help)
 
     # --- theme ---------------------------------------------------------------------------------

@@ -1,24 +1,21 @@
-"""Chart data (bucketing a time window) and plotext rendering, without Textual.
+"""The monitor's chart data (bucketing a time window into series and lines), without Textual.
 
 Series are reduced to about one bucket per chart column before plotting, so a 24 h window of 1 s
-rounds costs the same to draw as five minutes. plotext keeps global state (one figure), so every
-plotext call in the process holds PLOT_LOCK: `render` may then run in worker threads.
-plotext 6 (figure API) and 5.x (pyplot-like API) are both supported.
+rounds costs the same to draw as five minutes. Drawing is the chart layer's (`qostui.charts`:
+the plotext figure, its lock, the clock); this module adds the ANSI -> Rich Text fast path.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from qostui.charts import PLOT_LOCK, SMOKE_SHADES, Line, loss_color, render
 from qostui.records import BandwidthSample, PingRound, ProbeState
 
+__all__ = ["PLOT_LOCK", "Line", "render"]  # the chart layer's, re-exported for the monitor's callers
 SCALES = ("auto", "zero", "log")
-PLOT_LOCK = threading.RLock()  # plotext's one global figure: one chart at a time, on any thread
 WINDOWS_S = (300.0, 3600.0, 86400.0)
 WINDOW_NAMES = {300.0: "5 min", 3600.0: "1 h", 86400.0: "24 h"}
 
@@ -157,7 +154,10 @@ def compact_rounds(rounds: Sequence[PingRound], since: float, until: float, max_
         weighted = [(r.rtt_avg_ms, r.received) for r in ok if r.rtt_avg_ms is not None and r.received]
         n = sum(w for _, w in weighted)
         first = group[0]
+        pooled = sorted(v for r in ok for v in r.rtts_ms if v is not None)
+        per_round = max((len(r.rtts_ms) for r in ok), default=0)
         out.append(PingRound(
+            rtts_ms=tuple(quantiles(pooled, per_round)),  # the smoke of the bucket, one value per probe
             ts=first.ts, target=first.target, address=first.address, probe=first.probe, state=ProbeState.OK,
             sent=sent, received=received, loss_pct=100.0 * (sent - received) / sent if sent else 0.0,
             rtt_min_ms=min(mins) if mins else None, rtt_max_ms=max(maxs) if maxs else None,
@@ -174,6 +174,16 @@ def compact_rounds(rounds: Sequence[PingRound], since: float, until: float, max_
     if group:
         flush()
     return out
+
+
+def quantiles(sorted_values: Sequence[float], n: int) -> list[float]:
+    """`n` evenly spaced order statistics of sorted values (n == len: the values themselves)."""
+    m = len(sorted_values)
+    if not m or n <= 0:
+        return []
+    if n == 1:
+        return [sorted_values[m // 2]]
+    return [sorted_values[round(i * (m - 1) / (n - 1))] for i in range(n)]
 
 
 def compact_samples(samples: Sequence[BandwidthSample], since: float, until: float, max_points: int) -> list[BandwidthSample]:
@@ -197,133 +207,74 @@ def compact_samples(samples: Sequence[BandwidthSample], since: float, until: flo
     return out
 
 
-# --- rendering ---------------------------------------------------------------------------------
 @dataclass
-class Line:
-    xs: Sequence[float]
-    ys: Sequence[float | None]
-    label: str
-    color: str
-    marker: str = "hd"
-    connect: bool = True
+class SmokeSeries:
+    """Per bucket: the probes' RTT distribution as SmokePing draws it. bands[k] = (low, high) edges
+    of the k-th band: k-th fastest to k-th slowest probe (outermost first); the median and the
+    bucket's loss colour the median line. None: no reply in the bucket."""
+
+    ts: list[float] = field(default_factory=list)
+    bands: list[tuple[list[float | None], list[float | None]]] = field(default_factory=list)
+    median_ms: list[float | None] = field(default_factory=list)
+    loss_pct: list[float] = field(default_factory=list)
+    probes: int = 0  # probes per round (the widest round seen)
 
 
-def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[tuple[list[float], list[float]]]:
-    """Split at None so a gap in the data is a gap on the chart, not a straight line across it."""
-    segs: list[tuple[list[float], list[float]]] = []
-    cx: list[float] = []
-    cy: list[float] = []
-    for x, y in zip(xs, ys, strict=False):
-        if y is None or not math.isfinite(y):
-            if cx:
-                segs.append((cx, cy))
-                cx, cy = [], []
+def smoke_series(rounds: Iterable[PingRound], since: float, until: float, max_points: int = 300) -> SmokeSeries:
+    """Bucket the rounds like `ping_series`, pooling each bucket's probe RTTs (PingRound.rtts_ms)."""
+    width_s = max(0.0, (until - since) / max(1, max_points))
+    buckets: list[tuple[float, list[float], int, int]] = []  # (ts, rtts, sent, received)
+    cur = -1
+    probes = 0
+    for r in rounds:
+        if r.ts < since or r.ts > until:
             continue
-        cx.append(x)
-        cy.append(y)
-    if cx:
-        segs.append((cx, cy))
-    return segs
+        b = _bucket_of(r.ts, since, width_s)
+        if b != cur:
+            buckets.append((r.ts, [], 0, 0))
+            cur = b
+        ts, rtts, sent, received = buckets[-1]
+        if r.state is ProbeState.OK:
+            got = [v for v in r.rtts_ms if v is not None]
+            rtts.extend(got)
+            probes = max(probes, len(r.rtts_ms))
+            buckets[-1] = (ts, rtts, sent + r.sent, received + r.received)
+        else:
+            buckets[-1] = (ts, rtts, sent + max(1, r.sent), received)
+    n_bands = max(1, probes // 2)
+    out = SmokeSeries(bands=[([], []) for _ in range(n_bands)], probes=probes)
+    for ts, rtts, sent, received in buckets:
+        out.ts.append(ts)
+        out.loss_pct.append(100.0 * (sent - received) / sent if sent else 0.0)
+        rtts.sort()
+        q = quantiles(rtts, max(probes, 1)) if rtts else []
+        out.median_ms.append(rtts[len(rtts) // 2] if rtts else None)
+        for k in range(n_bands):
+            lo, hi = out.bands[k]
+            ok = len(q) > 2 * k
+            lo.append(q[k] if ok else None)
+            hi.append(q[len(q) - 1 - k] if ok else None)
+    return out
 
 
-def time_ticks(since: float, until: float, n: int) -> tuple[list[float], list[str]]:
-    """Tick positions (seconds relative to `until`) and local clock labels."""
-    n = max(2, n)
-    span = until - since
-    fmt = "%H:%M:%S" if span <= 600 else "%H:%M"
-    pos = [-span + span * i / (n - 1) for i in range(n)]
-    return pos, [time.strftime(fmt, time.localtime(until + p)) for p in pos]
-
-
-def render(
-    lines: Sequence[Line],
-    *,
-    width: int,
-    height: int,
-    since: float,
-    until: float,
-    scale: str,
-    title: str = "",
-) -> str:
-    """A plotext chart as text with ANSI colours (16-colour palette: no true colour needed)."""
-    import plotext as plt
-
-    width = max(20, width)
-    height = max(6, height)
-    vals = [y for ln in lines for y in ln.ys if y is not None and math.isfinite(y)]
-    if scale == "log":
-        vals = [v for v in vals if v > 0]
-    ylim: tuple[float, float] | None = None
-    if vals:
-        hi = max(vals)
-        if scale == "zero":
-            ylim = (0.0, hi * 1.1 if hi > 0 else 1.0)
-        elif scale == "log":
-            ylim = (min(vals) * 0.8, hi * 1.25)
-    ticks, labels = time_ticks(since, until, max(2, min(6, width // 14)))
-    with PLOT_LOCK:
-        if hasattr(plt, "figure") and hasattr(plt.figure, "signal"):
-            return _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)
-        return _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels)  # pragma: no cover
-
-
-def _rel(xs: Sequence[float], until: float) -> list[float]:
-    return [x - until for x in xs]
-
-
-def _render_v6(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels) -> str:  # type: ignore[no-untyped-def]
-    f = plt.figure
-    f.clear()
-    if hasattr(plt, "terminal"):
-        plt.terminal.limit(False, False)  # the widget decides the size, not the process's terminal
-    f.plot_size(width, height)
-    f.theme("simple")
-    if title:
-        f.title(title)
-    for ln in lines:
-        first = True
-        for sx, sy in _segments(_rel(ln.xs, until), ln.ys):
-            if scale == "log":
-                pts = [(x, y) for x, y in zip(sx, sy, strict=False) if y > 0]
-                if not pts:
-                    continue
-                sx, sy = [p[0] for p in pts], [p[1] for p in pts]
-            sig = f.signal(sx, sy, marker=plt.marker(ln.marker, plt.pixel(foreground=ln.color)))
-            if ln.connect:
-                sig.lines()
-            if first:
-                sig.label(ln.label)
-                first = False
-            f.draw(sig)
-    f.legend(False)  # the legend box would hide data; the screen prints a legend line instead
-    f.ruler("x").lim(since - until, 0.0)
-    f.ruler("x").ticks(ticks, labels)
-    if scale == "log":
-        f.ruler("y").scale("log")
-    if ylim is not None:
-        f.ruler("y").lim(*ylim)
-    return f.build().string()
-
-
-def _render_v5(plt, lines, width, height, since, until, scale, title, ylim, ticks, labels) -> str:  # type: ignore[no-untyped-def]  # pragma: no cover
-    plt.clf()
-    plt.limit_size(False, False)
-    plt.plotsize(width, height)
-    plt.theme("clear")
-    if title:
-        plt.title(title)
-    markers = {"hd": "hd", "x": "x"}
-    for ln in lines:
-        for sx, sy in _segments(_rel(ln.xs, until), ln.ys):
-            draw = plt.plot if ln.connect else plt.scatter
-            draw(sx, sy, color=ln.color, marker=markers.get(ln.marker, ln.marker))
-    plt.xlim(since - until, 0.0)
-    plt.xticks(ticks, labels)
-    if scale == "log":
-        plt.yscale("log")
-    if ylim is not None:
-        plt.ylim(*ylim)
-    return plt.build()
+def smoke_lines(s: SmokeSeries, scale: str) -> list[Line]:
+    """Grey bands (outer light, inner darker) and the median in runs coloured by the loss."""
+    lines: list[Line] = []
+    for k, (lo, hi) in enumerate(s.bands):
+        shade = SMOKE_SHADES[min(k, len(SMOKE_SHADES) - 1)]
+        lines.append(Line(s.ts, hi, "smoke" if k == 0 else "", shade, fill_to=lo))
+    # the median: one line per loss colour, None elsewhere (a gap); a run also takes the point
+    # before it, so the median reads as one line changing colour
+    colors = [loss_color(p) for p in s.loss_pct]
+    for color in dict.fromkeys(colors):
+        ys: list[float | None] = [None] * len(s.ts)
+        for i, c in enumerate(colors):
+            if c == color:
+                ys[i] = s.median_ms[i]
+                if i and colors[i - 1] != color:
+                    ys[i - 1] = s.median_ms[i - 1]
+        lines.append(Line(s.ts, ys, "median" if color == "green" else f"median, loss ({color})", color))
+    return lines
 
 
 def ping_lines(s: PingSeries, scale: str) -> list[Line]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qostui.config import Config, TargetConfig, ThresholdConfig
+from qostui.levels import Level, ping_metrics, round_levels, worst
 from qostui.records import BandwidthSample, Event, PingRound, ProbeState, Record
 
 # Displayed state names (the issue's vocabulary) and their severity level.
@@ -26,23 +27,10 @@ UP, LOSSY, DOWN, NO_ROUTE, NO_PERMISSION, UNRESOLVED, ERROR, WAITING = (
     "error",
     "waiting",
 )
-OK, WARN, CRIT, IDLE = "ok", "warn", "crit", "idle"
+OK, WARN, CRIT, IDLE = Level.OK, Level.WARN, Level.CRIT, Level.IDLE
 
 
-def _level(value: float | None, warn: float, crit: float, *, higher_is_worse: bool = True) -> str:
-    if value is None:
-        return OK
-    if higher_is_worse:
-        return CRIT if value >= crit else WARN if value >= warn else OK
-    return CRIT if value <= crit else WARN if value <= warn else OK
-
-
-def _worst(*levels: str) -> str:
-    order = {IDLE: 0, OK: 1, WARN: 2, CRIT: 3}
-    return max(levels, key=lambda lv: order[lv])
-
-
-def classify(r: PingRound | None, t: ThresholdConfig) -> tuple[str, str]:
+def classify(r: PingRound | None, t: ThresholdConfig) -> tuple[str, Level]:
     """(state name, level) of one round; the level colours the panel."""
     if r is None:
         return WAITING, IDLE
@@ -56,15 +44,9 @@ def classify(r: PingRound | None, t: ThresholdConfig) -> tuple[str, str]:
         return ERROR, CRIT
     if r.received == 0 or r.loss_pct >= 100.0:
         return DOWN, CRIT
-    loss_level = _level(r.loss_pct, t.loss_warn_pct, t.loss_crit_pct)
-    state = LOSSY if r.loss_pct >= t.loss_warn_pct else UP
-    level = _worst(
-        loss_level,
-        _level(r.rtt_avg_ms, t.rtt_warn_ms, t.rtt_crit_ms),
-        _level(r.jitter_ms, t.jitter_warn_ms, t.jitter_crit_ms),
-        _level(r.mos, t.mos_warn, t.mos_crit, higher_is_worse=False),
-    )
-    return state, level
+    levels = round_levels(r, ping_metrics(t))
+    state = LOSSY if levels["loss"] is not OK else UP
+    return state, worst(*levels.values())
 
 
 class TargetHistory:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import Static
 
+from qostui.charts import LOSS_COLORS, SMOKE_SHADES, rich_color
 from qostui.records import BandwidthSample, PingRound, Record
 from qostui.ui.chart import (
     WINDOW_NAMES,
@@ -25,25 +25,26 @@ from qostui.ui.chart import (
     compact_samples,
     ping_lines,
     ping_series,
+    smoke_lines,
+    smoke_series,
 )
 from qostui.ui.keys import bindings_for
-from qostui.ui.model import fmt_mbps, fmt_ms
+from qostui.ui.model import Changes, fmt_mbps, fmt_ms
+from qostui.ui.screens.base import QostuiScreen
 from qostui.ui.widgets.chart import ChartView
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 
 if TYPE_CHECKING:
-    from qostui.ui.app import QostuiApp
+    pass
 
-RICH_COLOR = {"gray": "bright_black"}  # plotext and Rich name some colours differently
 SCALE_NAMES = {"auto": "auto", "zero": "from zero", "log": "log"}
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(QostuiScreen):
+    role = "detail"
     CSS_PATH = "detail.tcss"
     BINDINGS = bindings_for("detail")
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self, kind: str, key: str) -> None:
         super().__init__(id="detail")
@@ -54,6 +55,10 @@ class DetailScreen(Screen[None]):
         self._last_draw = 0.0
         self.loads = 0  # store reads done (tests wait on it)
         self.draws = 0
+
+    @property
+    def header_label(self) -> str:
+        return self.label
 
     @property
     def label(self) -> str:
@@ -71,11 +76,17 @@ class DetailScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
+        self.watch(self.app, "smoke", lambda _: self.redraw(), init=False)
         self.reload()
 
-    def on_screen_resume(self) -> None:
+    def catch_up(self) -> None:
         self.query_one(ChartView).catch_up()  # back from help or the command palette
+
+    def scale_changed(self, scale: str) -> None:
+        self.redraw()
+
+    def window_changed(self, window_s: float) -> None:
+        self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -139,7 +150,7 @@ class DetailScreen(Screen[None]):
         self.loads += 1
         self.redraw()
 
-    def records_arrived(self, records: list[Record]) -> None:
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
         """Live rounds for this view are appended; the chart redraws when a new bucket is due."""
         if not self._loaded_window:
             return
@@ -181,17 +192,32 @@ class DetailScreen(Screen[None]):
             bs = bandwidth_series([r for r in self._rows if isinstance(r, BandwidthSample)], since, until, points)
             lines = bandwidth_lines(bs)
         else:
-            ps = ping_series([r for r in self._rows if isinstance(r, PingRound)], since, until, points)
+            rounds = [r for r in self._rows if isinstance(r, PingRound)]
+            ps = ping_series(rounds, since, until, points)
             lines = ping_lines(ps, scale)
-        head = Text()
+        smoke = self.kind == "target" and self.app.smoke
+        head = Text(no_wrap=True, overflow="ellipsis")
         head.append(self.label, style="bold")
         head.append(f"  {WINDOW_NAMES[window_s]} window", style="")
         head.append(f"  scale {SCALE_NAMES[scale]}", style="")
-        head.append("   ")
-        for i, ln in enumerate(lines):
-            head.append("  " if i else "")
-            head.append("x" if ln.marker == "x" else "━", style=RICH_COLOR.get(ln.color, ln.color))
-            head.append(f" {ln.label}")
+        head.append("  ")
+        if smoke:
+            lost = [ln for ln in lines if ln.marker == "x"]
+            lines = smoke_lines(smoke_series(rounds, since, until, points), scale) + lost
+            for shade in SMOKE_SHADES[:2]:
+                head.append("█", style=rich_color(shade))
+            head.append(" probes  median by loss")
+            for limit, color in LOSS_COLORS:
+                head.append(" ━", style=color)
+                head.append(f"{limit:g}" if limit < 100 else ">")
+            head.append("%")
+        else:
+            for i, ln in enumerate(lines):
+                head.append("  " if i else "")
+                head.append("x" if ln.marker == "x" else "━", style=rich_color(ln.color))
+                head.append(f" {ln.label}")
+            if self.kind == "target":
+                head.append("  (d smoke)", style="dim")
         title.update(head)
         if self.kind == "interface":
             chart.show(lines, since=since, until=until, scale=scale, title="Mbps")

@@ -30,13 +30,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Static
 
+from qostui.charts import PALETTE, clock_stamp, rich_color, span_text
 from qostui.errors import QostuiError
 from qostui.records import BandwidthSample, Forecast, Record
 from qostui.ui.band_chart import BAND_COLOR, BAND_SHADES, Band, BandedPlot, render_banded
 from qostui.ui.keys import bindings_for
+from qostui.ui.screens.base import QostuiScreen, one_line
 from qostui.ui.screens.training import fmt_s
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
@@ -47,10 +48,8 @@ if TYPE_CHECKING:
     from qostui.forecast.forecaster import Forecaster, ForecastResult
     from qostui.store import Store
     from qostui.ui.app import QostuiApp
+    from qostui.ui.model import Changes
 
-# The report renderer's colours by line index (qostui.report.terminal.COLORS); white reads as the
-# terminal's default foreground in the legend.
-LINE_COLORS = ("default", "cyan", "yellow", "magenta", "red", "green", "blue")
 SHOW_HISTORY_S = 6 * 3600.0  # "the last hours" of actual bandwidth on the chart
 MIN_REFRESH_S = 1.0  # a round every 0.3 s must not re-read the store every 0.3 s
 COVERAGE_WINDOW_S = 7 * 86400.0  # past forecasts scored: a week of them (a few 10 000 rows at most)
@@ -72,7 +71,7 @@ class ForecastView:
     step_s: float = 300.0
     stored: int = 0  # forecasts written by this computation
     band: list[Forecast] = field(default_factory=list)  # the forecast whose intervals are shaded; [] none
-    band_from: str = ""  # "" the current forecast, else which stored one ("lstm-x made 10:05 UTC")
+    band_from: str = ""  # "" the current forecast, else which stored one ("lstm-x made 10:05", the clock rule)
 
 
 def has_bounds(f: Forecast) -> bool:
@@ -90,7 +89,7 @@ def interval_forecast(current: Sequence[Forecast], stored: Sequence[Forecast]) -
     run = sorted((f for f in stored if (f.made_at, f.model) == (newest.made_at, newest.model)), key=lambda f: f.step)
     if not any(has_bounds(f) for f in run):
         return [], ""
-    return run, f"{newest.model} made {time.strftime('%H:%M', time.gmtime(newest.made_at))} UTC"
+    return run, f"{newest.model} made {clock_stamp(newest.made_at)}"
 
 
 def interval_bands(run: Sequence[Forecast], anchor_ts: float, anchor_mbps: float, step_s: float) -> tuple[Band, ...]:
@@ -148,7 +147,7 @@ def model_summary(forecaster: Forecaster, result: ForecastResult, now: float) ->
     return f"model {saved.model_id}, {age} old, {skill_txt}; forecasts use {using}"
 
 
-class ForecastScreen(Screen[None]):
+class ForecastScreen(QostuiScreen):
     class CoverageScored(Message):
         """The coverage of past forecasts, from the worker (None and a one-line error if it failed)."""
 
@@ -160,8 +159,6 @@ class ForecastScreen(Screen[None]):
     CSS_PATH = "forecast.tcss"
     BINDINGS = bindings_for("forecast", "views")
     view_name = "forecast"
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self, *, store: Store | None = None, clock: Callable[[], float] | None = None) -> None:
         """`store`/`clock` default to the app's; tests pass a fixed store and clock."""
@@ -186,10 +183,6 @@ class ForecastScreen(Screen[None]):
         self._busy = False
         self._pending: tuple[bool | None] | None = None  # a request that came in while busy
 
-    @property
-    def label(self) -> str:
-        return "forecast"
-
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         yield Static(id="fc-info")
@@ -199,7 +192,6 @@ class ForecastScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
         self.refresh_forecast(store=False)
 
     # --- keys and the palette ------------------------------------------------------------------
@@ -222,7 +214,7 @@ class ForecastScreen(Screen[None]):
         yield SystemCommand("Toggle baselines", "b: show / hide the baselines' forecasts", self.action_toggle_baselines)
 
     # --- refreshing ----------------------------------------------------------------------------
-    def records_arrived(self, records: list[Record]) -> None:
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
         """Every round: forecast again (throttled); new bandwidth steps get stored."""
         if not any(isinstance(r, BandwidthSample) for r in records) and self.view is not None:
             return
@@ -259,10 +251,8 @@ class ForecastScreen(Screen[None]):
     def _compute(self, store_it: bool | None) -> None:
         try:
             view = self._forecast(store_it)
-        except QostuiError as exc:
-            self.app.call_from_thread(self._done, None, str(exc))
         except Exception as exc:  # one line on screen, never a traceback
-            self.app.call_from_thread(self._done, None, f"{type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._done, None, one_line(exc))
         else:
             self.app.call_from_thread(self._done, view, "")
 
@@ -358,10 +348,8 @@ class ForecastScreen(Screen[None]):
                     raise QostuiError("no store yet")
                 cov = coverage_from_store(store, step_s, since=end - COVERAGE_WINDOW_S, until=end + step_s,
                                           complete_before=self._clock())  # fmt: skip
-        except QostuiError as exc:
-            self.post_message(self.CoverageScored(None, str(exc)))
         except Exception as exc:  # one line on screen, never a traceback
-            self.post_message(self.CoverageScored(None, f"{type(exc).__name__}: {exc}"))
+            self.post_message(self.CoverageScored(None, one_line(exc)))
         else:
             self.post_message(self.CoverageScored(cov, ""))
 
@@ -417,13 +405,15 @@ class ForecastScreen(Screen[None]):
                 lines.append(Line(label, np.concatenate([[anchor_ts], fts]), np.concatenate([[anchor_v], pred]), "dashed"))
         if len(v.past_ts):
             lines.append(Line("past forecasts", v.past_ts, v.past_mbps, "points"))
-        hours = (v.hist_ts[-1] - v.hist_ts[0]) / 3600 if len(v.hist_ts) > 1 else 0.0
-        title = f"bandwidth Mbps: last {hours:.0f} h and the next {len(fv)} steps of {v.step_s / 60:g} min"
+        # the window is what the data holds (at most SHOW_HISTORY_S), never "last 0 h"
+        shown_s = float(v.hist_ts[-1] - v.hist_ts[0]) if len(v.hist_ts) > 1 else 0.0
+        past = f"last {span_text(shown_s + v.step_s)}" if shown_s > 0 else "the latest step"
+        title = f"bandwidth Mbps: {past} and the next {len(fv)} steps of {v.step_s / 60:g} min"
         self.bands = interval_bands(v.band, anchor_ts, anchor_v, v.step_s)
         # plotext's legend box would hide the newest data (top left); a legend line goes above instead
         legend = Text(no_wrap=True, overflow="ellipsis")
         for i, ln in enumerate(lines):
-            color = "red" if ln.style == "points" else LINE_COLORS[i % len(LINE_COLORS)]
+            color = "red" if ln.style == "points" else rich_color(PALETTE[i % len(PALETTE)])
             mark = {"points": "x", "dashed": "┄"}.get(ln.style, "━")
             legend.append("  " if i else "")
             legend.append(mark, style=color)
@@ -449,7 +439,7 @@ class ForecastScreen(Screen[None]):
         s = Text(no_wrap=False)
         s.append(f"next {len(fv)}: ", style="bold")
         s.append(f"{fv.min():.1f}–{fv.max():.1f} Mbps, mean {fv.mean():.1f}")
-        s.append(f"  from {time.strftime('%H:%M', time.gmtime(fts[0]))} UTC", style="dim")
+        s.append(f"  from {clock_stamp(fts[0])}", style="dim")
         if len(v.past_ts):
             mae = f"MAE {v.past_mae:.1f} Mbps on {v.past_n}" if v.past_n else "none due yet"
             s.append(f"  past forecasts: {len(v.past_ts)} ({mae})", style="")

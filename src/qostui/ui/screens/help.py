@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from qostui.ui.keys import KEYS
+from qostui.ui.screens.base import QostuiScreen
 
 
 def keys_table() -> Table:
@@ -23,7 +24,8 @@ def keys_table() -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(QostuiScreen, ModalScreen[None]):
+    role = "help"
     CSS_PATH = "help.tcss"
     BINDINGS = [
         Binding("escape,question_mark,q", "dismiss", "close help", key_display="Esc"),

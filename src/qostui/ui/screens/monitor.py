@@ -1,38 +1,40 @@
-"""The main screen: a header, one panel per target, the bandwidth panel and the footer keys."""
+"""The main screen: a header, one panel per target and per interface (or, in the compact view, one
+line each), the preview chart on tall terminals and the footer keys.
+
+The compact view is chosen when the panels do not fit the terminal (`[ui] view = "auto"`), or with
+`v`; panels are only created once the panel view is shown, so 1000 targets start quickly."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Iterator
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
 
+from qostui.records import Record
 from qostui.ui.chart import Line, ping_lines, ping_series
 from qostui.ui.keys import bindings_for
 from qostui.ui.model import Changes
+from qostui.ui.screens.base import QostuiScreen
 from qostui.ui.widgets.bandwidth_panel import BandwidthPanel
 from qostui.ui.widgets.chart import ChartView
+from qostui.ui.widgets.compact_table import CompactTable
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.target_panel import OpenDetail, Panel, TargetPanel
 
-if TYPE_CHECKING:
-    from qostui.ui.app import QostuiApp
-
 PANEL_MIN_WIDTH = 78  # one more column of panels for every this many terminal columns
 PREVIEW_MIN_HEIGHT = 36  # taller terminals also show a chart of the selected target
 PREVIEW_EVERY_S = 5.0  # live redraws of the preview at most this often: it costs more than all panels
+PANEL_ROWS = 4  # a panel's height (border, values, sparklines)
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(QostuiScreen):
+    role = "monitor"
     CSS_PATH = "monitor.tcss"
     BINDINGS = bindings_for("monitor")
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__(id="monitor")
@@ -44,32 +46,97 @@ class MonitorScreen(Screen[None]):
         self._preview_timer: Timer | None = None
         # target -> (drawn at, stamp, lines, since, until, title) of its latest preview chart
         self._preview_last: dict[str, tuple[float, Hashable, list[Line], float, float, str]] = {}
+        self._chosen = ""  # "panels" | "compact" once chosen by config or `v`; "" = auto
+        self._panels_built = False
 
     def compose(self) -> ComposeResult:
         model = self.app.model
+        view = model.config.ui.view
+        self._chosen = "" if view == "auto" else view
+        compact = self._want_compact(self.app.size.width, self.app.size.height)
+        self.set_class(compact, "-compact")
         yield HeaderBar(id="header")
         with VerticalScroll(id="panels"):
-            for i, h in enumerate(model.targets.values()):
-                panel = TargetPanel(h, model.config.thresholds, id=f"target-{i}")
-                self._panels[h.key] = panel
-                yield panel
-            enabled = model.config.bandwidth.enabled
-            for i, name in enumerate(model.interfaces or [""]):
-                panel = BandwidthPanel(model.interfaces, name, enabled=enabled, id=f"bandwidth-{i}")
-                self._bandwidth[name] = panel
-                yield panel
+            if not compact:
+                yield from self._new_panels()
+        yield CompactTable(model, model.config.thresholds, id="compact")
         # drawn off the event loop: keys never wait (offline, e.g. snapshots, the first chart in place)
         yield ChartView(id="preview", background=True, first_too=self.app.live)
         yield KeysFooter()
 
+    def _new_panels(self) -> list[Panel]:
+        model = self.app.model
+        self._panels_built = True
+        out: list[Panel] = []
+        for h in model.targets.values():
+            panel = TargetPanel(h, model.config.thresholds, id=f"target-{len(self._panels)}")
+            self._panels[h.key] = panel
+            out.append(panel)
+        enabled = model.config.bandwidth.enabled
+        for name in list(model.interfaces) or [""]:
+            bw = BandwidthPanel(model.interfaces, name, enabled=enabled, id=f"bandwidth-{len(self._bandwidth)}")
+            self._bandwidth[name] = bw
+            out.append(bw)
+        return out
+
     def on_mount(self) -> None:
         self.watch(self.query_one("#panels"), "scroll_y", self._scrolled, init=False)
-        self.app.refresh_header(self)
+        self._focus_view()
+
+    # --- panels or compact ---------------------------------------------------------------------
+    @property
+    def compact(self) -> bool:
+        return self.has_class("-compact")
+
+    def _want_compact(self, width: int, height: int) -> bool:
+        if self._chosen:
+            return self._chosen == "compact"
+        model = self.app.model
+        columns = max(1, width // PANEL_MIN_WIDTH)
+        panels = len(model.targets) + max(1, len(model.interfaces))
+        room = max(1, height - 2)  # header and footer
+        if height >= PREVIEW_MIN_HEIGHT:
+            room = int(room * 0.6)  # the preview chart takes the rest
+        return -(-panels // columns) * PANEL_ROWS > room
+
+    def _set_view(self, compact: bool) -> None:
+        if compact == self.compact:
+            return
+        self.set_class(compact, "-compact")
+        if compact:
+            self.query_one(CompactTable).refresh_all()
+        else:
+            if not self._panels_built:
+                self.query_one("#panels").mount_all(self._new_panels())
+            self.call_after_refresh(self.refresh_all)
+        self.call_after_refresh(self._focus_view)
+
+    def _focus_view(self) -> None:
+        if self.compact:
+            self.query_one(CompactTable).focus()
+            return
         first = next(iter(self._panels.values()), None)
         if first is not None:
             first.focus()
 
+    def action_toggle_compact(self) -> None:
+        self._chosen = "panels" if self.compact else "compact"
+        self._set_view(self._chosen == "compact")
+
+    def action_sort_next(self) -> None:
+        if not self.compact:
+            self.app.notify("sorting is for the compact view (v)", timeout=1.5)
+            return
+        key = self.query_one(CompactTable).set_sort()
+        self.app.notify(f"sorted by {key or 'the configured order'}", timeout=1.5)
+
+    def action_sort_reverse(self) -> None:
+        table = self.query_one(CompactTable)
+        if self.compact:
+            table.set_sort(table.sort_key, reverse=not table.reverse)
+
     def on_resize(self) -> None:
+        self._set_view(self._want_compact(self.size.width, self.size.height))
         columns = max(1, self.size.width // PANEL_MIN_WIDTH)
         if columns != self._columns:
             self._columns = columns
@@ -126,7 +193,7 @@ class MonitorScreen(Screen[None]):
         self._preview_last[key] = (now, stamp, lines, since, until, title)
         chart.show(lines, since=since, until=until, scale="auto", title=title, stamp=stamp)
 
-    def on_screen_resume(self) -> None:
+    def catch_up(self) -> None:
         self.query_one("#preview", ChartView).catch_up()  # new rounds came while a view was open
 
     def on_descendant_focus(self) -> None:
@@ -151,7 +218,29 @@ class MonitorScreen(Screen[None]):
                 panel.update_view()
 
     # --- updates (once per round batch) ------------------------------------------------------
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
+        if changes:
+            self.records_changed(changes)
+
+    def stats_reset(self) -> None:
+        self.refresh_all()
+
+    def open_selected(self) -> None:
+        self.action_open_detail()
+
+    def system_commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Open detail", "Enter: chart of the selected panel", self.action_open_detail)
+
     def records_changed(self, changes: Changes) -> None:
+        if self.compact:
+            self.query_one(CompactTable).rows_changed(changes.targets, changes.interfaces, changes.new_interfaces)
+            if self._panels_built:  # hidden panels: brought up to date when shown
+                self._stale.update(k for k in changes.targets if k in self._panels)
+            if changes.new_interfaces or len(self.app.model.targets) != len(self._panels):
+                self._set_view(self._want_compact(self.size.width, self.size.height))  # still fits?
+            if self.selected_key in changes.targets:
+                self._preview_soon()
+            return
         # Only panels on screen repaint now; the others are marked stale and repaint when they
         # scroll into view (100 targets at 80x24: ~5 repaints per round, not 100).
         stale = False
@@ -172,6 +261,7 @@ class MonitorScreen(Screen[None]):
             self.call_after_refresh(self._refresh_stale)
         if changes.new_interfaces:
             self._add_interface_panels()
+            self._set_view(self._want_compact(self.size.width, self.size.height))  # still fits?
         for name in changes.interfaces:
             bw = self._bandwidth.get(name)
             if bw is not None:
@@ -195,6 +285,7 @@ class MonitorScreen(Screen[None]):
                 self.query_one("#panels").mount(panel)
 
     def refresh_all(self) -> None:
+        self.query_one(CompactTable).refresh_all()
         self._stale.clear()
         for panel in self._panels.values():
             panel.update_view()
@@ -204,6 +295,10 @@ class MonitorScreen(Screen[None]):
 
     # --- keys --------------------------------------------------------------------------------
     def _move(self, step: int) -> None:
+        if self.compact:
+            self.query_one(CompactTable).move(step)
+            self.update_preview(recent_ok=True)
+            return
         panels = list(self.query(Panel))
         if not panels:
             return
@@ -214,10 +309,10 @@ class MonitorScreen(Screen[None]):
         panels[new].scroll_visible()
 
     def action_focus_down(self) -> None:
-        self._move(self._columns)
+        self._move(1 if self.compact else self._columns)
 
     def action_focus_up(self) -> None:
-        self._move(-self._columns)
+        self._move(-1 if self.compact else -self._columns)
 
     def action_focus_next_panel(self) -> None:
         self._move(1)
@@ -226,6 +321,9 @@ class MonitorScreen(Screen[None]):
         self._move(-1)
 
     def action_open_detail(self) -> None:
+        if self.compact:
+            self.query_one(CompactTable).open_selected()
+            return
         focused = self.focused
         if isinstance(focused, Panel):
             self.app.open_detail(focused.kind, focused.key)
@@ -235,5 +333,8 @@ class MonitorScreen(Screen[None]):
 
     @property
     def selected_key(self) -> str | None:
+        if self.compact:
+            sel = self.query_one(CompactTable).selected
+            return sel[1] if sel is not None and sel[0] == "target" else None
         focused = self.focused
         return focused.key if isinstance(focused, Panel) else None

@@ -5,6 +5,9 @@ History comes from the store (the path rounds and `route` events `qostui record`
 round (path.probes_per_hop probes per hop each) and adds every round as it completes. Route
 changes seen by that worker (RouteTracker, the same rule as the recorder's) or arriving from the
 recorder's path rounds on the bus join the history. Esc goes back.
+
+A QostuiScreen (ui/screens/base.py): the app sends it every record batch and its header; while
+another screen covers it, batches only update its data and `catch_up` draws them when it is shown.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
+from qostui.charts import clock_stamp
 from qostui.records import Event, PathHop, Record
 from qostui.ui.keys import bindings_for
+from qostui.ui.screens.base import QostuiScreen, one_line
 from qostui.ui.screens.forecast import open_store
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
@@ -32,6 +36,7 @@ from qostui.ui.widgets.path_table import PathTable
 if TYPE_CHECKING:
     from qostui.store import Store
     from qostui.ui.app import QostuiApp
+    from qostui.ui.model import Changes
 
 KEEP_ROUNDS = 60  # rounds kept for the sparklines
 KEEP_ROUTES = 20
@@ -60,12 +65,10 @@ def path_screen(app: QostuiApp) -> PathScreen:
     return PathScreen(target)
 
 
-class PathScreen(Screen[None]):
+class PathScreen(QostuiScreen):
     CSS_PATH = "path.tcss"
     BINDINGS = bindings_for("views")
     view_name = "path"
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self, target: str, *, store: Store | None = None, live: bool | None = None) -> None:
         super().__init__(id="path")
@@ -81,7 +84,7 @@ class PathScreen(Screen[None]):
         self._names: dict[str, str] = {}
 
     @property
-    def label(self) -> str:
+    def header_label(self) -> str:
         return f"path {self.target}"
 
     def compose(self) -> ComposeResult:
@@ -93,7 +96,6 @@ class PathScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
         self._show()
         self._load()
 
@@ -114,7 +116,7 @@ class PathScreen(Screen[None]):
                     hops = store.path_hops(target=self.target, limit=KEEP_ROUNDS * 64)
                     routes = [e for e in store.events() if e.kind == "route" and e.target == self.target]
         except Exception as exc:  # one line on screen, never a traceback
-            self.app.call_from_thread(self._loaded, [], [], f"cannot read the store: {exc}")
+            self.app.call_from_thread(self._loaded, [], [], f"cannot read the store: {one_line(exc)}")
             return
         self.app.call_from_thread(self._loaded, group_rounds(hops)[-KEEP_ROUNDS:], routes[-KEEP_ROUTES:], "")
 
@@ -178,14 +180,17 @@ class PathScreen(Screen[None]):
         self.error = message
         self._show()
 
-    def records_arrived(self, records: Sequence[Record]) -> None:
+    def records_arrived(self, records: list[Record], changes: Changes) -> None:
         """Route events (and, when nothing traces here, hop rows) from the recorder's path rounds."""
         fresh = [r for r in records if isinstance(r, PathHop) and r.target == self.target]
-        for r in records:
-            if isinstance(r, Event) and r.kind == "route" and r.target == self.target:
-                self.routes.append(r)
+        routes = [r for r in records if isinstance(r, Event) and r.kind == "route" and r.target == self.target]
+        self.routes.extend(routes)
         if fresh and not self.live_rounds:
             self.rounds.extend(group_rounds(fresh))
+        if (fresh or routes) and self.is_current:  # covered: catch_up draws it when shown again
+            self._show()
+
+    def catch_up(self) -> None:
         self._show()
 
     # --- drawing -------------------------------------------------------------------------------
@@ -216,7 +221,6 @@ class PathScreen(Screen[None]):
         if not self.routes:
             routes.append("  no route change recorded", style="dim")
         for e in reversed(self.routes):
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.ts))
-            routes.append(f"\n{stamp}Z ", style="dim")
+            routes.append(f"\n{clock_stamp(e.ts, '%Y-%m-%d %H:%M:%S')} ", style="dim")
             routes.append(e.message)
         self.query_one("#path-routes", Static).update(routes)

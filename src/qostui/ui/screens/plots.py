@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import Static
 
 from qostui.errors import QostuiError
 from qostui.ui.keys import bindings_for
+from qostui.ui.screens.base import QostuiScreen, one_line
 from qostui.ui.screens.forecast import open_store
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
@@ -26,7 +26,6 @@ from qostui.ui.widgets.plot_view import PlotView
 
 if TYPE_CHECKING:
     from qostui.store import Store
-    from qostui.ui.app import QostuiApp
 
 EVALUATED = ("actual_vs_predicted", "loss_history", "error_distribution")
 
@@ -37,12 +36,10 @@ def plot_ids() -> tuple[tuple[str, str], ...]:
     return PLOTS
 
 
-class PlotsScreen(Screen[None]):
+class PlotsScreen(QostuiScreen):
     CSS_PATH = "plots.tcss"
     BINDINGS = bindings_for("plots", "views")
     view_name = "plots"
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self, *, store: Store | None = None, index: int = 0) -> None:
         super().__init__(id="plots")
@@ -55,10 +52,6 @@ class PlotsScreen(Screen[None]):
         self.loads = 0
 
     @property
-    def label(self) -> str:
-        return "plots"
-
-    @property
     def current(self) -> str:
         return self.plots[self.index][0]
 
@@ -69,7 +62,6 @@ class PlotsScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
         self.show_current()
 
     def action_back(self) -> None:
@@ -128,10 +120,8 @@ class PlotsScreen(Screen[None]):
                         self._evaluation = evaluation_data(store, self.app.config)
                     evaluation = self._evaluation
                 data = plot_data(stem, store, self.app.config, evaluation=evaluation)
-        except QostuiError as exc:
-            self.app.call_from_thread(self._loaded, stem, None, str(exc))
         except Exception as exc:  # one line on screen, never a traceback
-            self.app.call_from_thread(self._loaded, stem, None, f"{type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._loaded, stem, None, one_line(exc))
         else:
             self.app.call_from_thread(self._loaded, stem, data, "")
 

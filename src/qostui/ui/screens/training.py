@@ -17,9 +17,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import os
-import re
-import sys
 import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -29,10 +26,9 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, ContentSwitcher, Input, Label, ProgressBar, Select, Static
 
 from qostui.config import Config
 from qostui.errors import QostuiError
@@ -44,7 +40,9 @@ from qostui.forecast.events import (
     TrainingStage,
     TrainingStarted,
 )
+from qostui.forecast.tf_preload import import_keras_beside_ui, keras_loaded, lower_thread_priority
 from qostui.ui.keys import bindings_for
+from qostui.ui.screens.base import QostuiScreen, one_line
 from qostui.ui.widgets.footer import KeysFooter
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
@@ -120,12 +118,10 @@ def evaluation_table(evaluation: dict[str, Any], width: int = 80) -> Table:
     return table
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(QostuiScreen):
     CSS_PATH = "training.tcss"
     BINDINGS = bindings_for("training", "views")
     view_name = "training"
-
-    app: QostuiApp  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__(id="training")
@@ -140,11 +136,6 @@ class TrainingScreen(Screen[None]):
         self.run = 0
         self.previous_model = ""
         self._cancel: threading.Event | None = None
-        self._provider_added = False
-
-    @property
-    def label(self) -> str:
-        return "training"
 
     # --- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -165,21 +156,21 @@ class TrainingScreen(Screen[None]):
                 yield Button("Cancel", compact=True, id="train-cancel", disabled=True)
         yield Static(id="train-status")
         yield ProgressBar(total=f.epochs, show_eta=False, id="train-progress")
-        yield PlotView(id="train-chart", message="the loss per epoch appears here once training starts")
+        yield Static(id="train-tabs")
+        with ContentSwitcher(initial="train-chart", id="train-switcher"):
+            yield PlotView(id="train-chart", message="the loss per epoch appears here once training starts")
+            with VerticalScroll(id="train-eval"):
+                yield Static(id="train-table")
         yield Static(id="train-result")
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.app.refresh_header(self)
-        if not self._provider_added:  # the header shows training progress on every screen
-            self.app.status_providers.append(self.status_text)
-            self._provider_added = True
+        self._show_tabs()
         self._show_status()
         self.query_one("#train-start", Button).focus()
         self._load_targets()
 
-    def on_screen_resume(self) -> None:
-        self.app.refresh_header(self)
+    def catch_up(self) -> None:
         self._show_result()
 
     def on_unmount(self) -> None:
@@ -213,6 +204,40 @@ class TrainingScreen(Screen[None]):
     def action_start(self) -> None:
         self.start()
 
+    def action_toggle_evaluation(self) -> None:
+        """`e`: the loss chart or the evaluation table (model vs baselines), in the same place."""
+        switcher = self.query_one(ContentSwitcher)
+        switcher.current = "train-eval" if switcher.current == "train-chart" else "train-chart"
+        self._show_tabs()
+
+    @property
+    def tab(self) -> str:
+        """"chart" | "evaluation": what the switcher shows."""
+        return "evaluation" if self.query_one(ContentSwitcher).current == "train-eval" else "chart"
+
+    def _show_tabs(self) -> None:
+        """The tab line: which of chart / evaluation is shown, and the chart's legend."""
+        t = Text(no_wrap=True, overflow="ellipsis")
+        chart = self.tab == "chart"
+        t.append(" loss chart ", style="bold reverse" if chart else "dim")
+        t.append(" ")
+        has_eval = self.finished is not None and self.state == "finished"
+        t.append(" evaluation ", style="bold reverse" if not chart else ("" if has_eval else "dim"))
+        t.append(" (e)  ", style="dim")
+        if chart:
+            t.append("━", style="cyan")
+            t.append(" loss  ")
+            t.append("━", style="yellow")
+            t.append(" val_loss")
+            best = self.finished.best_epoch if self.finished else (self.last_epoch.best_epoch if self.last_epoch else 0)
+            if best:
+                t.append("  ")
+                t.append("┆", style="green")
+                t.append(f" best {best}")
+                if self.finished is not None and self.started is not None and self.finished.epochs_run < self.started.epochs:
+                    t.append(f", early stop at {self.finished.epochs_run}")
+        self.query_one("#train-tabs", Static).update(t)
+
     def action_cancel(self) -> None:
         if not self.running or self._cancel is None:
             self.app.notify("no training is running", timeout=1.5)
@@ -224,6 +249,8 @@ class TrainingScreen(Screen[None]):
     def system_commands(self) -> Any:
         from textual.app import SystemCommand
 
+        yield SystemCommand("Loss chart / evaluation", "e: switch between the loss chart and the evaluation table",
+                            self.action_toggle_evaluation)  # fmt: skip
         if self.running:
             yield SystemCommand("Cancel training", "c: stop after the current batch; nothing is saved", self.action_cancel)
         else:
@@ -339,17 +366,15 @@ class TrainingScreen(Screen[None]):
                 return
             with contextlib.suppress(Cancelled):  # train() already emitted TrainingCancelled
                 train(series, config.forecast, on_event=emit, cancel=cancel, keras=keras)
-        except QostuiError as exc:
-            if not ended:
-                emit(TrainingFailed(str(exc)))
         except Exception as exc:  # never a traceback on screen: one line, the app keeps running
             if not ended:
-                emit(TrainingFailed(f"{type(exc).__name__}: {exc}"))
+                emit(TrainingFailed(one_line(exc)))
 
     def _keras(self, emit: Any) -> Any:
         """Keras, imported with a status line (the first import takes seconds)."""
-        if "keras" in sys.modules and hasattr(sys.modules["keras"], "ops"):
-            return sys.modules["keras"]
+        loaded = keras_loaded()
+        if loaded is not None:
+            return loaded
         emit(TrainingStage("loading TensorFlow", "first use in this session takes a few seconds"))
         # TensorFlow brings ~10^5 long-lived objects. While they are created, automatic collection
         # is off: each full pass over the growing heap (triggered by the import's own allocations)
@@ -358,7 +383,7 @@ class TrainingScreen(Screen[None]):
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            keras = import_keras_for_tui(self.app)
+            keras = import_keras_beside_ui(headless=self.app.is_headless)
         finally:
             gc.freeze()
             if was_enabled:
@@ -433,6 +458,7 @@ class TrainingScreen(Screen[None]):
         n = self.last_epoch.epochs if self.last_epoch else len(arr)
         title = f"loss per epoch ({len(arr)}/{n}; best {best})"
         self.query_one("#train-chart", PlotView).show(LossHistory(title, arr[:, 0], arr[:, 1], arr[:, 2], best))
+        self._show_tabs()
 
     def status_text(self) -> str:
         """Header part while training (also when this screen is not shown)."""
@@ -479,13 +505,18 @@ class TrainingScreen(Screen[None]):
 
     def _show_result(self) -> None:
         result = self.query_one("#train-result", Static)
+        table = self.query_one("#train-table", Static)
+        self._show_tabs()
         fin = self.finished
         if fin is None or self.state != "finished":
             result.update("")
             result.display = False
+            table.update(Text("the evaluation (model vs baselines per horizon step) appears when training ends",
+                              style="dim"))  # fmt: skip
             return
         result.display = True
-        parts: list[Any] = [evaluation_table(fin.evaluation, self.size.width or 80)]
+        table.update(evaluation_table(fin.evaluation, self.size.width or 80))
+        parts: list[Any] = []
         verdict = Text(fin.verdict, style="green" if fin.uses == "lstm" else "yellow")
         parts.append(verdict)
         uses = "the new LSTM" if fin.uses == "lstm" else f"the baseline {fin.uses} (the LSTM has no skill)"
@@ -499,132 +530,3 @@ class TrainingScreen(Screen[None]):
         from rich.console import Group
 
         result.update(Group(*parts))
-
-
-TRAINING_NICE = 10
-
-
-def lower_thread_priority(nice: int = TRAINING_NICE) -> None:
-    """Run this thread, and the threads it starts (TensorFlow's pools inherit it), at a lower
-    CPU priority, so the UI thread wins the cores while training (Linux: nice is per thread)."""
-    with contextlib.suppress(OSError, AttributeError, ValueError):
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        if current < nice:
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
-
-
-# --- importing Keras without hiding the screen ----------------------------------------------------
-# `qostui.forecast.lstm.import_keras` mutes file descriptor 2 while TensorFlow loads (its native
-# libraries log there). The Textual driver writes the screen to fd 2 as well, so muting it would
-# freeze the display for seconds. Instead fd 2 goes through a pipe while TensorFlow loads: a relay
-# thread forwards everything to the terminal except TensorFlow's native log lines.
-_NATIVE_LOG = re.compile(
-    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\r?\n"
-    rb"|[IWEF]\d{4} [\d:. ]+\d+ [\w.]+:\d+\] [^\n]*\n"
-)
-_IMPORT_LOCK = threading.Lock()
-
-
-def import_keras_for_tui(app: Any) -> Any:
-    from qostui.forecast.lstm import import_keras
-
-    with _IMPORT_LOCK:
-        if "keras" in sys.modules and hasattr(sys.modules["keras"], "ops"):
-            return sys.modules["keras"]
-        headless = getattr(app, "is_headless", True)
-        if headless or os.environ.get("QOSTUI_KERAS_LOGS") == "1":
-            from qostui.forecast.lstm import _quiet_fd2
-
-            with _quiet_fd2():  # the libraries' initialisers log to fd 2 as they load
-                preload_tensorflow_libraries()
-            return import_keras()  # nothing draws on fd 2 (tests, benchmarks)
-        previous = os.environ.get("QOSTUI_KERAS_LOGS")
-        with _relay_fd2():
-            preload_tensorflow_libraries()  # its native log lines go through the relay's filter
-            os.environ["QOSTUI_KERAS_LOGS"] = "1"  # import_keras: do not mute fd 2 (the relay filters it)
-            try:
-                return import_keras()
-            finally:
-                if previous is None:
-                    os.environ.pop("QOSTUI_KERAS_LOGS", None)
-                else:
-                    os.environ["QOSTUI_KERAS_LOGS"] = previous
-
-
-# TensorFlow's two C++ libraries (~850 MB: libtensorflow_framework, libtensorflow_cc), in load order.
-TF_LIBRARIES = ("libtensorflow_framework.so.2", "libtensorflow_cc.so.2")
-
-
-def preload_tensorflow_libraries() -> bool:
-    """Load TensorFlow's big C++ libraries before `import tensorflow`, without holding the GIL.
-
-    The import loads them as dependencies of its extension module, and CPython calls dlopen for
-    an extension with the GIL held: their relocations and static initialisers (~250-300 ms) then
-    freeze every other Python thread, the UI's event loop included. dlopen called through ctypes
-    runs with the GIL released; the import afterwards finds the libraries loaded. They are opened
-    RTLD_LOCAL, as the import's own dlopen would first load them, so symbol binding is unchanged
-    (the import's RTLD_GLOBAL then makes them global as usual). Linux only, TensorFlow backend
-    only; any surprise (another layout, a failed dlopen) leaves the work to the normal import.
-    QOSTUI_TF_PRELOAD=0 turns it off. True when the libraries were preloaded."""
-    if (
-        not sys.platform.startswith("linux")
-        or "tensorflow" in sys.modules
-        or os.environ.get("QOSTUI_TF_PRELOAD") == "0"
-        or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
-    ):
-        return False
-    import ctypes
-    import importlib.util
-    from pathlib import Path
-
-    try:
-        spec = importlib.util.find_spec("tensorflow")
-        if spec is None or not spec.origin:
-            return False
-        paths = [Path(spec.origin).parent / name for name in TF_LIBRARIES]
-        if not all(p.is_file() for p in paths):
-            return False
-        dlopen = ctypes.CDLL(None).dlopen
-        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
-        dlopen.restype = ctypes.c_void_p
-        return all(dlopen(bytes(p), os.RTLD_NOW) for p in paths)  # handles kept open: TF never unloads
-    except (OSError, AttributeError, ValueError, ImportError):
-        return False
-
-
-@contextlib.contextmanager
-def _relay_fd2() -> Any:
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    r, w = os.pipe()
-    os.dup2(w, 2)
-    os.close(w)
-
-    def relay() -> None:
-        # Native log lines are single short write() calls (atomic on a pipe), so one read holds
-        # whole lines; the screen's escape sequences pass through untouched.
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            data = _NATIVE_LOG.sub(b"", chunk)
-            with contextlib.suppress(OSError):
-                while data:
-                    data = data[os.write(saved, data):]
-
-    thread = threading.Thread(target=relay, name="qostui-fd2-relay", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end: the relay reads EOF and ends
-        thread.join(timeout=2.0)
-        os.close(r)
-        os.close(saved)

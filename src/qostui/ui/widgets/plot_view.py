@@ -1,7 +1,7 @@
 """A report plot (any object from `qostui.report.data`) drawn with plotext at the widget's size.
 
-Rendering happens in `render()` on the UI thread, holding PLOT_LOCK: plotext has one global
-figure shared with the monitor's charts (which may be drawing in a worker). The text is cached per
+Rendering happens in `render()` on the UI thread through the chart layer (`qostui.charts`, whose
+lock guards plotext's one global figure, shared with the monitor's charts drawn in workers). The text is cached per
 size, so a repaint that does not change the data or the size costs nothing.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from qostui.ui.chart import PLOT_LOCK, ansi_to_text
+from qostui.ui.chart import ansi_to_text
 from qostui.ui.widgets._css import css_beside
 
 
@@ -61,8 +61,8 @@ class PlotView(Widget):
         from qostui.report.terminal import render
 
         try:
-            with PLOT_LOCK:
-                raw = (self._renderer or render)(self._data, width=w, height=h, color=True)
+            # every renderer draws through the chart layer, which holds its lock
+            raw = (self._renderer or render)(self._data, width=w, height=h, color=True)
         except Exception as exc:  # a chart that cannot be drawn must not take the UI down
             return Text(f"cannot draw this chart: {type(exc).__name__}: {exc}", style="red")
         text = ansi_to_text(raw)

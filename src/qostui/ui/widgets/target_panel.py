@@ -8,22 +8,13 @@ from textual.message import Message
 from textual.widget import Widget
 
 from qostui.config import ThresholdConfig
-from qostui.ui.model import (
-    CRIT,
-    IDLE,
-    OK,
-    WARN,
-    TargetHistory,
-    _level,
-    classify,
-    fmt_ms,
-    sparkline,
-)
+from qostui.levels import Level, ping_metrics, round_levels
+from qostui.ui.model import TargetHistory, classify, fmt_ms, sparkline
 from qostui.ui.widgets._css import css_beside
 
 # The longest values line: "rtt 9999 ms  min/avg/max 9999/9999/9999  jit 9999  loss 100%  MOS 4.40"
 VALUES_MAX_LEN = 74
-LEVEL_STYLE = {OK: "green", WARN: "yellow", CRIT: "bold red", IDLE: "dim"}
+LEVEL_STYLE = {Level.OK: "green", Level.WARN: "yellow", Level.CRIT: "bold red", Level.IDLE: "dim"}
 
 
 class OpenDetail(Message):
@@ -91,7 +82,6 @@ class TargetPanel(Panel):
     def _values_line(self) -> Text:
         """Current RTT, min/avg/max since reset, jitter, loss and MOS (or why there are none)."""
         h = self.history
-        t = self.thresholds
         r = h.last
         out = Text()
         if r is None:
@@ -100,18 +90,19 @@ class TargetPanel(Panel):
             out.append(r.error or r.state.value.replace("_", " "), style="bold red")
             return out
 
-        def field(label: str, value: str, level: str) -> None:
+        levels = round_levels(r, ping_metrics(self.thresholds))
+
+        def field(label: str, value: str, level: Level) -> None:
             if out.plain:
                 out.append("  ")
             out.append(f"{label} ", style="dim")
             out.append(value, style=LEVEL_STYLE[level])
 
-        field("rtt", f"{fmt_ms(r.rtt_avg_ms)} ms", _level(r.rtt_avg_ms, t.rtt_warn_ms, t.rtt_crit_ms))
-        field("min/avg/max", f"{fmt_ms(h.min_ms)}/{fmt_ms(h.avg_ms)}/{fmt_ms(h.max_ms)}", OK)
-        field("jit", fmt_ms(r.jitter_ms), _level(r.jitter_ms, t.jitter_warn_ms, t.jitter_crit_ms))
-        field("loss", f"{r.loss_pct:.0f}%", _level(r.loss_pct, t.loss_warn_pct, t.loss_crit_pct))
-        mos_level = _level(r.mos, t.mos_warn, t.mos_crit, higher_is_worse=False)
-        field("MOS", f"{r.mos:.2f}" if r.mos is not None else "-", mos_level)
+        field("rtt", f"{fmt_ms(r.rtt_avg_ms)} ms", levels["latency"])
+        field("min/avg/max", f"{fmt_ms(h.min_ms)}/{fmt_ms(h.avg_ms)}/{fmt_ms(h.max_ms)}", Level.OK)
+        field("jit", fmt_ms(r.jitter_ms), levels["jitter"])
+        field("loss", f"{r.loss_pct:.0f}%", levels["loss"])
+        field("MOS", f"{r.mos:.2f}" if r.mos is not None else "-", levels["mos"])
         return out
 
     def render(self) -> Text:
