@@ -37,7 +37,7 @@ import math
 import re
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -658,8 +658,16 @@ def _read_column_csv(path: Path, lines: list[str], header: list[str], header_no:
         parsed.append((line_no, ts, value))
     result = ReadResult("time-csv", [], {"missing readings": missing} if missing else {})
     spacing = _spacing(t for _, t, _ in parsed)
-    for line_no, ts, value in parsed:  # impossible readings are rejected by the one rule of every importer
-        _keep(result, line_no, BandwidthSample(ts, IMPORT_INTERFACE, value, 0.0, spacing))
+    for line_no, ts, value in parsed:
+        # The column is any traffic series (requests, bytes, ...), not Mbps: no Mbps ceiling, but it
+        # must be a finite count >= 0; the time is checked by the one rule of every importer.
+        sample = BandwidthSample(ts, IMPORT_INTERFACE, value, 0.0, spacing)
+        problem = None if math.isfinite(value) and value >= 0 else f"'{name}' not a finite number >= 0"
+        problem = problem or record_problem(replace(sample, rx_mbps=0.0))
+        if problem is None:
+            result.records.append(sample)
+        else:
+            result.reject(problem, line_no)
     if not result.records and not result.rejected:
         raise QostuiError(f"{path}: --column {column!r}: no numeric values found")
     return result

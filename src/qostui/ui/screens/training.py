@@ -519,7 +519,8 @@ class TrainingScreen(QostuiScreen):
         parts: list[Any] = []
         verdict = Text(fin.verdict, style="green" if fin.uses == "lstm" else "yellow")
         parts.append(verdict)
-        uses = "the new LSTM" if fin.uses == "lstm" else f"the baseline {fin.uses} (the LSTM has no skill)"
+        # not "lstm": the methods chosen per step on validation, e.g. "lstm at steps 1-2, linear at step 3"
+        uses = "the new LSTM" if fin.uses == "lstm" else f"{fin.uses} (chosen per step on validation)"
         line = Text()
         saved = fin.model_id if fin.path else "(not saved)"
         line.append(f"saved {saved}", style="bold")
