@@ -119,7 +119,7 @@ class ForecastConfig:
     model_dir: str = ""  # "" -> $XDG_DATA_HOME/qostui/models
     time_features: bool = True  # time-of-day (and day-of-week) encodings when the data spans the cycle
     seed: int = 0  # training seed (weights init, shuffling)
-    aci_gamma: float = 0.01  # adaptive conformal step: how fast the intervals' level reacts to misses
+    aci_gamma: float = 0.01  # adaptive conformal step: how fast the intervals' level reacts to misses (x0.5/1/2 per level by validation)
 
     def resolved_model_dir(self) -> Path:
         return Path(self.model_dir).expanduser() if self.model_dir else data_dir() / "models"

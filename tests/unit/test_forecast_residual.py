@@ -147,6 +147,26 @@ def test_conformal_intervals_cover_iid_errors_and_aci_recovers_after_a_shift() -
     assert np.all(np.abs(cov_aci[0] - 0.8) < 0.05) and np.all(np.abs(cov_aci[1] - 0.95) < 0.05), cov_aci
 
 
+def test_the_aci_step_is_chosen_on_validation_per_level_and_levels_stay_nested() -> None:
+    rng = np.random.default_rng(5)
+    H = 3
+    # Residuals whose spread triples halfway through validation: the faster step keeps the 80%
+    # coverage; every level's step is the configured one halved, kept or doubled.
+    drifting = np.concatenate([rng.normal(0, 1, (300, H)), rng.normal(0, 3, (300, H))])
+    chosen = conformal.choose_gamma(drifting, 0.01)
+    assert chosen[0] == 0.02 and chosen[1] in (0.005, 0.01, 0.02)
+    # Too little validation to tell: the configured step for every level; 0 (fixed) stays 0.
+    assert conformal.choose_gamma(drifting[:30], 0.01).tolist() == [0.01, 0.01]
+    assert conformal.choose_gamma(drifting, 0.0).tolist() == [0.0, 0.0]
+    # Each level adapts with its own step; the 95% interval still contains the 80% one.
+    state = conformal.AciState.calibrated(rng.normal(0, 1, (200, H)), gamma=np.array([0.5, 0.0]))
+    state.update(0, 0.0, 50.0)  # a miss of both: the 80% level moves (to full coverage), the 95% one not
+    assert state.alpha[0, 0] < 0.01 and state.alpha[1, 0] == pytest.approx(0.05)
+    off = state.offsets(0)
+    assert off[1, 0] <= off[0, 0] < off[0, 1] <= off[1, 1]
+    assert off[1, 1] == off[0, 1] == state.scores[0].max()  # the 95% bound widened to the 80% one
+
+
 def _frozen(state: conformal.AciState) -> conformal.AciState:
     """A state that never learns: no level moves and no new scores (plain split-conformal)."""
 

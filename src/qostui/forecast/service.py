@@ -255,7 +255,8 @@ def calibrate(model: Model, view: SeriesView, val_origins: np.ndarray, truth_val
     preds = predict_methods(model, view, val_origins, sorted(set(model.info.selection)))
     sel = selected_forecast(model.info.selection, preds)
     log1p = model.info.design.log1p
-    return conformal.AciState.calibrated(transform(truth_val, log1p) - transform(sel, log1p), model.info.aci_gamma)
+    residuals = transform(truth_val, log1p) - transform(sel, log1p)
+    return conformal.AciState.calibrated(residuals, conformal.choose_gamma(residuals, model.info.aci_gamma))
 
 
 def score(model: Model, prep: Prepared) -> Scored:
