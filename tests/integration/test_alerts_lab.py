@@ -62,9 +62,10 @@ def test_loss_alert_fires_and_clears_with_hysteresis(victoria: VictoriaMetrics, 
         extra=(
             '[probe]\nmethod = "icmp"\ncount = 10\nspacing_ms = 10\ntimeout_ms = 250\n'
             f"[thresholds]\nloss_warn_pct = {WARN_PCT}\nloss_crit_pct = 80.0\nhysteresis_rounds = {ROUNDS}\n"
-            # latency/jitter/MOS far away: only loss is under test
+            # latency/jitter/MOS out of reach: only loss is under test. MOS bottoms out at 1.0 (a burst
+            # of lost probes gets there), and a level is "<= warn", so only 0 can never fire.
             "rtt_warn_ms = 5000.0\nrtt_crit_ms = 9000.0\njitter_warn_ms = 5000.0\njitter_crit_ms = 9000.0\n"
-            "mos_warn = 1.0\nmos_crit = 0.5\n"
+            "mos_warn = 0.0\nmos_crit = 0.0\n"
         ),
     )
     out = tmp_path / "out.jsonl"
