@@ -579,6 +579,25 @@ _PING_ALIASES = {
 }
 
 
+def _timed_rows(
+    path: Path, lines: list[str], header: list[str], header_no: int, i_time: int
+) -> Iterator[tuple[int, list[str], float]]:
+    """The data rows below a time-column header: (line number, cells, epoch seconds).
+
+    Blank rows are passed over; a row of another width or with an unreadable time is a _fail.
+    """
+    for line_no, row in _numbered(lines, header_no):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
+        try:
+            ts = parse_time(row[i_time])
+        except (ValueError, OverflowError):
+            raise _fail(path, line_no, f"an RFC 3339 time or epoch seconds in '{header[i_time]}'", row[i_time]) from None
+        yield line_no, row, ts
+
+
 def _read_time_csv(path: Path, lines: list[str], header: list[str], header_no: int) -> ReadResult:
     i_time = next(header.index(c) for c in _TIME_COLUMNS if c in header)
     bw_cols = [c for c in ("bandwidth_mbps", "rx_mbps", "tx_mbps") if c in header]
@@ -593,17 +612,7 @@ def _read_time_csv(path: Path, lines: list[str], header: list[str], header_no: i
     i_target = header.index("target") if "target" in header else None
     i_iface = header.index("interface") if "interface" in header else None
     parsed: list[tuple[int, float, str, str, dict[str, float | None]]] = []
-    for line_no, row in _numbered(lines, header_no):
-        if not row or not any(c.strip() for c in row):
-            continue
-        if len(row) != len(header):
-            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
-        try:
-            ts = parse_time(row[i_time])
-        except ValueError:
-            raise _fail(
-                path, line_no, f"an RFC 3339 time or epoch seconds in '{header[i_time]}'", row[i_time]
-            ) from None
+    for line_no, row, ts in _timed_rows(path, lines, header, header_no, i_time):
         values = {c: _float_cell(path, line_no, c, row[header.index(c)]) for c in bw_cols + ping_cols}
         target = row[i_target].strip() if i_target is not None else ""
         iface = row[i_iface].strip() if i_iface is not None else ""
@@ -642,15 +651,7 @@ def _read_column_csv(path: Path, lines: list[str], header: list[str], header_no:
     i_val = header.index(name)
     parsed: list[tuple[int, float, float]] = []
     missing = 0
-    for line_no, row in _numbered(lines, header_no):
-        if not row or not any(c.strip() for c in row):
-            continue
-        if len(row) != len(header):
-            raise _fail(path, line_no, f"{len(header)} columns like the header", row)
-        try:
-            ts = parse_time(row[i_time])
-        except (ValueError, OverflowError):
-            raise _fail(path, line_no, f"an RFC 3339 time or epoch seconds in '{header[i_time]}'", row[i_time]) from None
+    for line_no, row, ts in _timed_rows(path, lines, header, header_no, i_time):
         value = _float_cell(path, line_no, name, row[i_val])
         if value is None:
             missing += 1
