@@ -158,6 +158,18 @@ def test_other_paths_and_cached_scrapes() -> None:
     assert strip == [line for line in second.splitlines() if "render_seconds" not in line]
 
 
+def test_the_table_body_is_joined_once_per_round() -> None:
+    with running_exporter(every_kind_of_record()) as exporter:
+        first = exporter.table.render()
+        assert exporter.table.render() is first  # nothing handled since: the same bytes again
+        exporter.handle([PingRound(NOW + 5, "lan", "10.0.0.1", "icmp", ProbeState.OK, 5, 5, 0.0, rtts_ms=(0.5,) * 5)])
+        after_round = exporter.table.render()
+        assert after_round is not first
+        assert value(samples(scrape(exporter)[0]), "qostui_probes_sent_total", target="lan") == 10
+        exporter.handle([Event(NOW + 5, "loss", "lan", "ok", "loss back to 0%")])
+        assert value(samples(exporter.render().decode()), "qostui_alert_level", target="lan") == 0
+
+
 def test_ipv6_loopback() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 in this kernel")

@@ -33,8 +33,11 @@ Why not prometheus_client's metric classes for everything: its generate_latest()
 per sample, so 1000 targets x 85 samples would take over a second per scrape. The per-target and
 per-alert families live in `_TargetTable`: each target keeps its lines' "name{labels} " prefixes as
 bytes, renders at a scrape only if it changed since the last one, and most of its histogram lines
-are joins of those prefixes (see _Target). The handful of per-host families are ordinary
-prometheus_client metrics in the exporter's own CollectorRegistry, rendered by generate_latest().
+are joins of those prefixes (see _Target). The table's whole body is joined once per generation
+(a round or an event handled), so a repeated scrape between rounds returns those bytes again. The
+handful of per-host families are ordinary prometheus_client metrics in the exporter's own
+CollectorRegistry, rendered by generate_latest() at every scrape (they hold live values: the Influx
+backlog, the render time).
 """
 
 from __future__ import annotations
@@ -205,6 +208,8 @@ class _TargetTable:
         self._headers = tuple(_header(*f).encode() for f in TARGET_FAMILIES)
         self._lock = threading.Lock()
         self.last_probe_ts = 0.0
+        self._generation = 0  # bumped by every change; the body below is of one generation
+        self._body: tuple[int, bytes] = (-1, b"")
 
     def add_round(self, r: PingRound) -> None:
         with self._lock:
@@ -214,6 +219,7 @@ class _TargetTable:
                 labels = _labels((("host", self.host), ("target", r.target), ("address", address), ("probe", r.probe)))
                 t = self._targets[r.target] = _Target(labels, address, r.probe)
             t.add(r)
+            self._generation += 1
             if r.ts > self.last_probe_ts:
                 self.last_probe_ts = r.ts
 
@@ -223,9 +229,14 @@ class _TargetTable:
         labels = _labels((("host", self.host), ("kind", e.kind), ("target", e.target)))
         with self._lock:
             self._alerts[(e.kind, e.target)] = f"qostui_alert_level{{{labels}}} {Level(e.level).rank}\n".encode()
+            self._generation += 1
 
     def render(self) -> bytes:
         with self._lock:
+            generation, body = self._body
+            if generation == self._generation:
+                return body
+            generation = self._generation
             rendered = [t.render() for t in self._targets.values()]
             alerts = list(self._alerts.values())
         parts: list[bytes] = []
@@ -235,7 +246,11 @@ class _TargetTable:
                 parts.extend(lines[i])
         parts.append(_header(*ALERT_FAMILY).encode())
         parts.extend(alerts)
-        return b"".join(parts)
+        body = b"".join(parts)
+        # Of `generation`, not the newest: a round handled during the join makes the next scrape render.
+        if generation > self._body[0]:
+            self._body = (generation, body)
+        return body
 
 
 class _Server(ThreadingHTTPServer):
