@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +13,9 @@ from textual.pilot import Pilot
 
 from conftest import PATIENCE_S
 from qostui.config import Config, parse_targets_arg
+from qostui.pipeline import Pipeline
 from qostui.records import BandwidthSample, PingRound, ProbeState, Record
+from qostui.ui.app import QostuiApp
 
 LOOPBACK = "127.0.0.1,127.0.0.2,::1"
 T0 = 1_700_000_000.0  # fixed clock for snapshot records (2023-11-14 22:13:20 UTC)
@@ -28,6 +30,18 @@ def live_config(db: Path, targets: str = LOOPBACK, *, interval_s: float = 0.5, c
         probe=replace(base.probe, method="icmp", count=count, spacing_ms=20.0, timeout_ms=200.0),
         store=replace(base.store, path=str(db), flush_interval_s=0.2),
     )
+
+
+@contextlib.asynccontextmanager
+async def live_app(config: Config, size: tuple[int, int]) -> AsyncIterator[tuple[QostuiApp, Pilot]]:
+    """The app with its real probing pipeline under Textual's pilot; the pipeline is stopped (and
+    the store flushed) on the way out, whatever the test did."""
+    app = QostuiApp(config, pipeline=Pipeline(config), remember_theme=False)
+    try:
+        async with app.run_test(size=size) as pilot:
+            yield app, pilot
+    finally:
+        app.stop_pipeline()
 
 
 def offline_config(targets: str = LOOPBACK, *, history_rounds: int = 120, view: str = "auto") -> Config:
