@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_root, need_tool
-from integration.vm import free_port, recorder
+from integration.vm import free_port, recorder, start_server, stop_process, wait_http_ok
 
 pytestmark = [pytest.mark.lab, pytest.mark.server, pytest.mark.slow]
 
@@ -51,27 +50,15 @@ class Prometheus:
             f"      - targets: {json.dumps(targets)}\n"
         )
         self.log_path = workdir / "prometheus.log"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [binary, f"--config.file={self.config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1d",
-                 "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        self.proc = start_server(
+            [binary, f"--config.file={self.config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1d",
+             "--log.level=warn"],
+            self.log_path,
+        )  # fmt: skip
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready after {timeout_s:g}s: {self.log_path.read_text()[-2000:]}")
+        wait_http_ok(self.proc, f"{self.url}/-/ready", "prometheus", self.log_path, timeout_s)
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
         """An instant query at now: [(labels, value), ...]."""
@@ -87,13 +74,7 @@ class Prometheus:
         return result[0][1]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, signal.SIGTERM, 20)
 
 
 @pytest.fixture

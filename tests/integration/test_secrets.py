@@ -31,6 +31,11 @@ def with_userinfo(url: str, password: str) -> str:
     return url.replace("http://", f"http://alice:{password}@", 1)
 
 
+def config_with_password(path: Path, url: str, host_tag: str, extra: str) -> Path:
+    """A config whose [influx] url carries the config's URL password (`extra`: its token setting)."""
+    return write_config(path, with_userinfo(url, SECRETS["cfg_password"]), host_tag=host_tag, extra=extra)
+
+
 def run(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = qostui_env()
     env.update(env_extra or {})
@@ -57,18 +62,21 @@ def test_no_secret_in_any_output_or_store(tmp_path: Path, victoria: VictoriaMetr
         outputs.append((name, proc.stdout + proc.stderr))
         return proc
 
+    def record(
+        name: str, db: Path, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`qostui record` into a new store (its bytes are searched at the end); it must exit 0."""
+        dbs.append(db)
+        proc = keep(name, run(record_args(db, config), env))
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
     # 1. config file: token and URL password in the config, stub server that records the headers
     with StubServer(204, "") as stub:
-        cfg = write_config(
-            tmp_path / "cfg.toml",
-            with_userinfo(stub.url, SECRETS["cfg_password"]),
-            host_tag="secrets-1",
-            extra=f'token = "{SECRETS["cfg_token"]}"\n',
-        )
+        token = f'token = "{SECRETS["cfg_token"]}"\n'
+        cfg = config_with_password(tmp_path / "cfg.toml", stub.url, "secrets-1", token)
         db1 = tmp_path / "one.db"
-        dbs.append(db1)
-        proc = keep("config, stub", run(record_args(db1, cfg)))
-        assert proc.returncode == 0, proc.stderr
+        record("config, stub", db1, cfg)
     auth = [headers.get("Authorization", "") for _, _, headers in stub.requests]
     assert f"Token {SECRETS['cfg_token']}" in auth, auth  # the secret was really handed to the server
     with Store(db1) as store:
@@ -78,16 +86,10 @@ def test_no_secret_in_any_output_or_store(tmp_path: Path, victoria: VictoriaMetr
     # 2. token file, URL password in the config, victoria-metrics takes the writes
     token_file = tmp_path / "token"
     token_file.write_text(SECRETS["file_token"] + "\n")
-    cfg2 = write_config(
-        tmp_path / "cfg2.toml",
-        with_userinfo(victoria.url, SECRETS["cfg_password"]),
-        host_tag="secrets-2",
-        extra=f'token_file = "{token_file}"\n',
-    )
+    token = f'token_file = "{token_file}"\n'
+    cfg2 = config_with_password(tmp_path / "cfg2.toml", victoria.url, "secrets-2", token)
     db2 = tmp_path / "two.db"
-    dbs.append(db2)
-    proc = keep("token file, victoria-metrics", run(record_args(db2, cfg2)))
-    assert proc.returncode == 0, proc.stderr
+    record("token file, victoria-metrics", db2, cfg2)
     assert victoria.wait_for_count('{host="secrets-2"}', 1) >= 1  # the writes did reach the server
 
     # 3. environment: token and URL password, an unreachable loopback port (the failing path)
@@ -98,9 +100,8 @@ def test_no_secret_in_any_output_or_store(tmp_path: Path, victoria: VictoriaMetr
         "INFLUXDB_TOKEN": SECRETS["env_token"],
     }
     db3 = tmp_path / "three.db"
-    dbs.append(db3)
-    proc = keep("env, unreachable", run(record_args(db3), env))
-    assert proc.returncode == 0 and "cannot reach http://***@127.0.0.1:" in proc.stderr, proc.stderr
+    proc = record("env, unreachable", db3, env=env)
+    assert "cannot reach http://***@127.0.0.1:" in proc.stderr, proc.stderr
 
     # 4. error paths naming the URL: a bad URL from env and from the config file, a missing org
     bad_env = dict(env, INFLUXDB_URL=f"http://alice:{SECRETS['env_password']}@[::1")

@@ -5,6 +5,9 @@ InfluxDB v2 line protocol on /api/v2/write and gives samples back through /api/v
 line's `measurement,field` becomes the metric `measurement_field` and its tags become labels.
 String fields are kept as 0 there, and values keep 12 significant digits.
 
+`start_server`, `wait_http_ok` and `stop_process` start, wait for and stop any such server process
+(victoria-metrics here, Debian's prometheus in test_prometheus_scrape.py, the recorder below).
+
 `stub_server` is a tiny http.server that answers every write with a fixed status (401, 404, ...):
 victoria-metrics has no auth, so the health-check tests for bad tokens and buckets need it.
 """
@@ -36,6 +39,50 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_server(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`argv` in a session of its own (a Ctrl-C to pytest does not reach it), output appended to
+    `log_path` (a restarted server keeps one log)."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _log_tail(log_path: Path) -> str:
+    try:
+        return log_path.read_text(errors="replace")[-2000:]
+    except OSError:
+        return "(no log)"
+
+
+def wait_http_ok(
+    proc: subprocess.Popen[bytes], url: str, what: str, log_path: Path, timeout_s: float
+) -> None:
+    """Poll `url` until it answers 200; RuntimeError with the log's end if `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({proc.returncode}); {log_path}: {_log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} not ready after {timeout_s:g}s; {log_path}: {_log_tail(log_path)}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout_s: float) -> None:
+    """Send `sig` (the program's clean stop) and wait; SIGKILL if it hangs."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class VictoriaMetrics:
     """One victoria-metrics process; stop() and start() again keep the port and the data dir."""
 
@@ -49,8 +96,7 @@ class VictoriaMetrics:
 
     def start(self, timeout_s: float = 120.0) -> None:
         assert self.proc is None, "already running"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = start_server(
             [
                 self.binary,
                 f"-storageDataPath={self.data_dir}",
@@ -59,36 +105,19 @@ class VictoriaMetrics:
                 "-loggerLevel=ERROR",
                 "-search.latencyOffset=0s",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.log_path,
         )
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited ({self.proc.returncode}); see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"victoria-metrics did not become healthy in {timeout_s:g}s; see {self.log_path}")
+        try:
+            wait_http_ok(self.proc, f"{self.url}/health", "victoria-metrics", self.log_path, timeout_s)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Graceful stop (SIGINT flushes to disk), SIGKILL if it hangs."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc is not None:
+            stop_process(proc, signal.SIGINT, 15)
 
     @property
     def running(self) -> bool:
@@ -233,10 +262,4 @@ def recorder(args: list[str], *, stderr_path: Path, stdout_path: Path) -> Iterat
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc, signal.SIGTERM, 30)
