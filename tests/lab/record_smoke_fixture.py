@@ -1,13 +1,14 @@
 """Record the RTT-smoke fixture: real ICMP rounds of a jittery lab host, for the smoke snapshots.
 
-    sudo PYTHONPATH=src /work/venv/bin/python tests/lab/record_smoke_fixture.py [--rounds 150] [--interval 2]
+    (as root) PYTHONPATH=src /work/venv/bin/python tests/lab/record_smoke_fixture.py [--rounds 150] [--interval 2]
 
 Brings up the network lab (tests/lab/netlab.py) with one host whose echo responder answers after
 20 ms +- 8 ms (uniform jitter), probes it with qostui's own ICMP engine (PingProber over
 IcmpEngine: 5 probes a round, 200 ms apart), drops 15% of the echo requests for the middle third of
 the run (nft, Lab.set_loss) so the median's loss colours show, tears the lab down, and writes
 tests/ui/fixtures/smoke_lab_rounds.json. The defaults (150 rounds, 2 s apart, about 5 minutes)
-fill the detail chart's 5 min window.
+fill the detail chart's 5 min window (tests/ui/test_smoke_fixture.py expects at least 100 rounds
+over at least 4 minutes, and the lab settings below).
 
 The file keeps every probe's RTT exactly as recorded (ms, 3 decimals; null = lost) and each
 round's loss; timestamps are offsets from the first round, which the tests place at a fixed epoch
