@@ -26,10 +26,14 @@ PLOT_LOCK = threading.RLock()  # plotext's one global figure: one chart at a tim
 PALETTE = ("white", "cyan", "yellow", "magenta", "red", "green", "blue")
 # plotext and Rich name some colours differently (legend lines are Rich Text)
 RICH_COLOR = {"gray": "bright_black", "white": "default"}
-# Smoke bands, outer to inner: mid greys read on dark and on light backgrounds alike.
-SMOKE_SHADES = (248, 244, 241, 238)
-# Median colour by the round's loss, as SmokePing does: (loss up to this %, colour)
-LOSS_COLORS = ((0.0, "green"), (10.0, "blue"), (25.0, "magenta"), (100.0, "red"))
+# Smoke bands, outer to inner (xterm-256 greys: fixed RGB, the same in every theme): 243 #767676
+# and 241 #626262 keep >= 3:1 contrast with the dark (#121212) and the light (#e0e0e0) background
+# (only greys 241..243 do both); 248 #a8a8a8 faded into the light one (1.8:1).
+SMOKE_SHADES = (243, 241, 239, 237)
+# Median colour by the round's loss, as SmokePing does: (loss up to this %, colour). Fixed bright
+# xterm-256 colours, not ANSI names: a theme maps names (the light theme's green is a dark
+# #448c27, as dark as the grey bands under it), these stay bright over the greys in both themes.
+LOSS_COLORS = ((0.0, 46), (10.0, 45), (25.0, 207), (100.0, 196))  # green, blue, magenta, red
 
 
 def rich_color(color: str | int) -> str:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from textual.app import App
+from textual.color import Color
 from textual.pilot import Pilot
 
 from conftest import PATIENCE_S
@@ -75,6 +76,18 @@ def fixed_records(n: int, targets: tuple[str, ...] = ("127.0.0.1", "127.0.0.2", 
         out.append(BandwidthSample(ts=ts, interface="eth0", rx_mbps=10.0 + i % 10, tx_mbps=1.0 + (i % 4) * 0.5,
                                    interval_s=1.0))
     return out
+
+
+def contrast(a: Color, b: Color) -> float:
+    """WCAG contrast ratio of two colours (1 to 21)."""
+
+    def lum(c: Color) -> float:
+        ch = [x / 255 for x in c.rgb]
+        r, g, b_ = (x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in ch)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
 
 
 def screen_text(app: App) -> str:  # type: ignore[type-arg]

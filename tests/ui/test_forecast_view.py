@@ -30,7 +30,7 @@ from ui.forecast_fixtures import (
     quick_forecast,
     seed_records,
 )
-from ui.helpers import live_config, offline_config, screen_text, wait_for
+from ui.helpers import contrast, live_config, offline_config, screen_text, wait_for
 
 
 async def test_f_shows_actual_and_horizon_forecast_points(tmp_path: Path, db_path: Path) -> None:
@@ -163,18 +163,6 @@ async def test_band_and_coverage_of_stored_intervals(tmp_path: Path) -> None:
             assert 60 <= pct80 <= 95 and 85 <= pct95 <= 100  # the fixture's empirical bounds roughly hold
 
 
-def _contrast(a: Color, b: Color) -> float:
-    """WCAG contrast ratio of two colours (1 to 21)."""
-
-    def lum(c: Color) -> float:
-        ch = [x / 255 for x in c.rgb]
-        r, g, b_ = (x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in ch)
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
-
-    hi, lo = sorted((lum(a), lum(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 async def test_band_reads_in_light_and_dark_themes(tmp_path: Path) -> None:
     """The shades are drawn in a colour that stands out from the chart's background in both themes."""
     app, db, end = snapshot_app(tmp_path)
@@ -195,7 +183,7 @@ async def test_band_reads_in_light_and_dark_themes(tmp_path: Path) -> None:
                 assert fills, f"{theme}: no band drawn"
                 background = chart.background_colors[1]
                 for fill in fills:
-                    assert _contrast(Color.parse(fill), background) >= 3.0, (theme, fill, background)
+                    assert contrast(Color.parse(fill), background) >= 3.0, (theme, fill, background)
 
 
 def test_interval_forecast_prefers_the_current_forecasts_own_bounds() -> None:

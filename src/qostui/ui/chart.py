@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from qostui.charts import PLOT_LOCK, SMOKE_SHADES, Line, loss_color, render
+from qostui.charts import LOSS_COLORS, PLOT_LOCK, SMOKE_SHADES, Line, loss_color, render
 from qostui.records import BandwidthSample, PingRound, ProbeState
 
 __all__ = ["PLOT_LOCK", "Line", "render"]  # the chart layer's, re-exported for the monitor's callers
@@ -273,7 +273,8 @@ def smoke_lines(s: SmokeSeries, scale: str) -> list[Line]:
                 ys[i] = s.median_ms[i]
                 if i and colors[i - 1] != color:
                     ys[i - 1] = s.median_ms[i - 1]
-        lines.append(Line(s.ts, ys, "median" if color == "green" else f"median, loss ({color})", color))
+        limit = next(lim for lim, c in LOSS_COLORS if c == color)
+        lines.append(Line(s.ts, ys, "median" if limit == 0 else f"median, loss <= {limit:g}%", color))
     return lines
 
 

@@ -207,8 +207,9 @@ class DetailScreen(QostuiScreen):
             for shade in SMOKE_SHADES[:2]:
                 head.append("█", style=rich_color(shade))
             head.append(" probes  median by loss")
-            for limit, color in LOSS_COLORS:
-                head.append(" ━", style=color)
+            for limit, color in LOSS_COLORS:  # each sample on a band's grey, as the median shows
+                head.append(" ")
+                head.append("━", style=f"{rich_color(color)} on {rich_color(SMOKE_SHADES[1])}")
                 head.append(f"{limit:g}" if limit < 100 else ">")
             head.append("%")
         else:
