@@ -468,7 +468,12 @@ class PathEngine(TraceEngine):
 
 
 def path_engine(protocol: str = "icmp", mode: str = "auto") -> TraceEngine:
-    """The engine for `path.protocol`: ICMP echo (PathEngine) or UDP (UdpPathEngine, same interface)."""
+    """The engine for `path.protocol`: ICMP echo (PathEngine), UDP (UdpPathEngine) or TCP-SYN
+    (TcpPathEngine, root only), all with the TraceEngine interface."""
+    if protocol == "tcp":
+        from qostui.probes.path_tcp import TcpPathEngine
+
+        return TcpPathEngine(mode)
     if protocol == "udp":
         from qostui.probes.path_udp import UdpPathEngine
 
