@@ -132,22 +132,22 @@ def scenario(chain: RoutedChain, family: int, probes: int, interval_s: float, ti
         # item in 20 runs or so (the lab test uses a 99.9% band so that it does not flake).
         print(f"    acceptance, {drop_pct:g}% drop at r2 (binomial 95% interval of the lost count at each hop's "
               "probes sent):")
-        for h, name in ((hops[2] if len(hops) > 2 else None, "hop 3"), (hops[-1] if len(hops) == 4 else None,
-                                                                         "destination")):
+        rows: list[tuple[str, str, bool]] = []
+        for h, name in ((hops[2] if len(hops) > 2 else None, "hop 3"),
+                        (hops[-1] if len(hops) == 4 else None, "destination")):
             if h is None:
-                print(f"      {name:<11}: not found                                           FAIL")
-                items.append(False)
+                rows.append((name, "not found", False))
                 continue
             lo, hi = binomial_band(h.sent, drop_pct / 100)
             lost = h.sent - h.received
-            inside = lo <= lost <= hi
-            items.append(inside)
-            print(f"      {name:<11}: {lost:>3} lost of {h.sent} = {h.loss_pct:5.1f}%; 95% interval of {drop_pct:g}% "
-                  f"at {h.sent} probes is [{lo}, {hi}] = [{100 * lo / h.sent:.0f}%, {100 * hi / h.sent:.0f}%]  "
-                  f"{'PASS' if inside else 'FAIL'}")
-        items.append(start == 3)
-        print(f"      {'verdict':<11}: {verdict!r} (wanted 'loss from hop 3')"
-              f"{' ' * max(1, 28 - len(verdict))}{'PASS' if start == 3 else 'FAIL'}")
+            rows.append((name, f"{lost:>3} lost of {h.sent} = {h.loss_pct:5.1f}%; 95% interval of {drop_pct:g}% at "
+                               f"{h.sent} probes is [{lo}, {hi}] = [{100 * lo / h.sent:.0f}%, {100 * hi / h.sent:.0f}%]",
+                         lo <= lost <= hi))
+        rows.append(("verdict", f"{verdict!r} (wanted 'loss from hop 3')", start == 3))
+        width = max(len(text) for _name, text, _ok in rows)
+        for name, text, passed in rows:
+            items.append(passed)
+            print(f"      {name:<11}: {text:<{width}}  {'PASS' if passed else 'FAIL'}")
         print(f"    nft dropped at r2: {chain.dropped_packets('r2')}; both tools lost {lost_total} at hops 3-4 "
               "(the difference: probes to TTLs past the destination in the first passes)")
     else:
