@@ -29,7 +29,7 @@ __all__ = ["Config", "ConfigError", "load_config"]
 
 DEFAULT_TARGETS = ("8.8.8.8", "1.1.1.1", "150.171.27.11")
 PROBE_METHODS = ("icmp", "tcp", "auto")
-PATH_PROTOCOLS = ("icmp", "udp")
+PATH_PROTOCOLS = ("icmp", "udp", "tcp")
 
 
 def data_dir() -> Path:
@@ -155,7 +155,7 @@ class PathConfig:
     timeout_ms: float = 1000.0  # wait for a hop's reply
     hysteresis_rounds: int = 2  # path rounds with a new hop sequence before a `route` event
     resolve_names: bool = False  # reverse DNS of hop addresses in `qostui path` and the path view
-    protocol: str = "icmp"  # icmp (echo requests) | udp (datagrams to port 33434); TCP-SYN not built
+    protocol: str = "icmp"  # icmp (echo requests) | udp (datagrams to port 33434) | tcp (SYNs to port 80, root only)
 
 
 @dataclass(frozen=True)
@@ -577,7 +577,7 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
 def _validate_path(pc: PathConfig, where: str) -> None:
     # the numbers are checked with every other number (RANGES)
     if pc.protocol not in PATH_PROTOCOLS:
-        raise ConfigError(f"{where}: 'path.protocol' must be 'icmp' or 'udp' (TCP-SYN is not built), got {pc.protocol!r}")
+        raise ConfigError(f"{where}: 'path.protocol' must be 'icmp', 'udp' or 'tcp', got {pc.protocol!r}")
 
 
 def apply_env(cfg: Config) -> Config:

@@ -238,3 +238,60 @@ def test_path_command_udp(chain) -> None:
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["protocol"] == "udp" and [h["hop_address"] for h in data["hops"]] == chain.hop_addresses(6)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_tcp_syn_mode_finds_the_same_hops(chain, family: int) -> None:
+    """path.protocol = "tcp": SYNs to port 80 (nothing listens: the destination's RST ends the path),
+    one source port for every probe (r1 counts them by ports), and the 20% drop is loss from hop 3."""
+    from lab.netlab import _in
+    from qostui.probes.path_tcp import TCP_PORT, TcpPathEngine
+
+    address = chain.address if family == 4 else chain.address6
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    engine = TcpPathEngine()
+    try:
+        trace = engine.trace(address, af, passes=3, gap_ms=20, timeout_ms=2000, max_ttl=8)
+        hops = hops_from_trace(trace, address, 0.0)
+        assert trace.kind == "raw"
+        assert [h.hop_address for h in hops] == chain.hop_addresses(family)
+        assert hops[-1].reached and not any(h.reached for h in hops[:-1])
+        assert all(h.received == 3 and h.rtt_avg_ms is not None for h in hops)
+        sport = engine._sockets(af)[2].getsockname()[1]
+        proto = "ip6" if family == 6 else "ip"
+        rules = ("flush chain inet qostui_path forward\n"
+                 f"add rule inet qostui_path forward meta nfproto {'ipv6' if family == 6 else 'ipv4'} "
+                 f"tcp sport {sport} tcp dport {TCP_PORT} counter\n"
+                 f"add rule inet qostui_path forward {proto} daddr {address} tcp dport {TCP_PORT} counter\n")
+        _in(chain.ns["r1"], "nft", "-f", "-", input_text=rules)
+        flow = engine.trace(address, af, passes=10, gap_ms=10, timeout_ms=2000, max_ttl=8)
+        out = _in(chain.ns["r1"], "nft", "list", "chain", "inet", "qostui_path", "forward")
+        same, total = (int(n) for n in re.findall(r"counter packets (\d+)", out))
+        forwarded = sum(1 for ttl, got in flow.samples.items() if ttl >= 2 for _ in got)
+        assert same == total == forwarded, (same, total, forwarded)
+        if family == 4:
+            chain.drop_forwarded(20, router="r2")
+            lossy = engine.trace(address, af, passes=100, gap_ms=20, timeout_ms=2000, max_ttl=8)
+            hops = hops_from_trace(lossy, address, 0.0)
+            assert loss_from_hop(hops) == 3 and hops[1].received == 100
+    finally:
+        engine.close()
+
+
+def test_tcp_syn_command_as_root_and_one_line_without_root(chain) -> None:
+    from conftest import need_tool
+
+    out = subprocess.run([sys.executable, "-m", "qostui", "path", chain.address6, "--rounds", "2", "--protocol", "tcp",
+                          "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert (data["protocol"], data["socket"]) == ("tcp", "raw") and data["reached"]
+    assert [h["hop_address"] for h in data["hops"]] == chain.hop_addresses(6)
+    need_tool("setpriv")
+    ns, _hops4, _hops6 = chain.add_client()  # ping sockets allowed there: only raw ones are refused
+    refused = _path_in(ns, chain.address, user="nobody", extra=("--protocol", "tcp"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qostui: error: TCP-SYN path probing needs raw sockets"), \
+        refused.stderr
+    assert "root" in lines[0] and "setcap cap_net_raw" in lines[0]

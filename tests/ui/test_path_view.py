@@ -1,14 +1,16 @@
 """The path view (`m`): hop table with sparklines, the loss verdict and the route history.
 
-Snapshots (80x24, 160x48) read path rounds from a store filled with fixed records shaped like the
-routed lab's (addresses of a lab chain, 20% forwarding loss from hop 3 in the last rounds, r1
-rate-limiting its replies, one route change through the alternate router): the same rows the
-recorder stores, but fixed so the pictures are stable. The live test traces the real lab chain.
-Update: pytest tests/ui/test_path_view.py --snapshot-update
+Snapshots (80x24, 160x48) read path rounds from a store filled with tests/ui/fixtures/path_lab.json:
+hop rows and route events qostui's path rounds recorded on the routed lab (r1 rate-limiting its
+ICMP replies throughout, a route change to the alternate router and back, then 20% of r2's
+forwarded packets dropped: "loss from hop 3"), timestamps shifted to a fixed epoch so the pictures
+are stable. Re-record (root): PYTHONPATH=src python tests/lab/record_path_fixture.py (see there).
+The live test traces the real lab chain. Update: pytest tests/ui/test_path_view.py --snapshot-update
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,42 +24,33 @@ from qostui.ui.screens.monitor import MonitorScreen
 from qostui.ui.screens.path import PathScreen
 from ui.helpers import T0, offline_config, screen_text, wait_for
 
-TARGET = "10.231.4.2"
-OLD = ["10.231.1.2", "10.231.2.2", "10.231.3.2", TARGET]
-NEW = ["10.231.1.2", "10.231.5.2", "10.231.3.2", TARGET]
+FIXTURE = Path(__file__).parent / "fixtures" / "path_lab.json"
 
 
-def fixed_path_records(rounds: int = 30) -> list[PathHop | Event]:
+def load_path_fixture(path: Path = FIXTURE) -> tuple[dict, list[PathHop | Event]]:
+    """(header, records) of a fixture written by tests/lab/record_path_fixture.py."""
+    data = json.loads(path.read_text())
     out: list[PathHop | Event] = []
-    for r in range(rounds):
-        ts = T0 + 60 * r
-        path = OLD if r < 20 else NEW
-        lossy = r >= 24
-        hops = []
-        for i, addr in enumerate(path, start=1):
-            sent = 10
-            received = 10
-            if i == 1:
-                received = 3 + r % 3  # r1 rate-limits its time-exceeded replies
-            elif lossy and i >= 3:
-                received = 8 - (r + i) % 2
-            avg = 0.05 + 0.4 * i + 0.05 * ((r * 7 + i) % 5)
-            hops.append(PathHop(ts, TARGET, TARGET, i, addr, (addr,), sent, received,
-                                100.0 * (sent - received) / sent, avg + 0.01, avg, avg - 0.03, avg + 0.2, 0.05,
-                                0.02, i == len(path)))
-        from qostui.probes.pathstats import with_verdicts
+    for row in data["records"]:
+        row = dict(row)
+        if row.pop("type") == "path_hop":
+            out.append(PathHop(**{**row, "addresses": tuple(row["addresses"])}))
+        else:
+            out.append(Event(**row))
+    return data["header"], out
 
-        out.extend(with_verdicts(hops))
-        if r == 21:
-            out.append(Event(ts, "route", TARGET, "warn",
-                             f"path changed after 2 round(s): {' > '.join(OLD)} -> {' > '.join(NEW)}"))
-    return out
+
+HEADER, RECORDS = load_path_fixture()
+TARGET: str = HEADER["target"]
+PRIMARY: list[str] = HEADER["hops_primary"]
+ALTERNATE: list[str] = HEADER["hops_alternate"]
+ROUNDS = sum(p["rounds"] for p in HEADER["phases"])
 
 
 @pytest.fixture
 def path_store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "path.db")
-    store.insert(fixed_path_records())
+    store.insert(RECORDS)
     yield store
     store.close()
 
@@ -94,10 +87,10 @@ async def test_stored_rounds_verdict_and_route_history(path_store: Store) -> Non
         assert isinstance(screen, PathScreen)
         await wait_for(pilot, lambda: screen.loads >= 1, 10, "the stored path rounds")
         await pilot.pause()
-        assert len(screen.rounds) == 30 and [h.hop_address for h in screen.rounds[-1]] == NEW
+        assert len(screen.rounds) == ROUNDS and [h.hop_address for h in screen.rounds[-1]] == PRIMARY
         text = screen_text(app)
         assert "loss from hop 3" in text and "not fwd loss" in text
-        assert "route history" in text and "10.231.2.2 > 10.231.3.2" in text
+        assert "route history" in text and f"{ALTERNATE[0]} > {ALTERNATE[1]}" in text
         await pilot.press("escape")
         assert isinstance(app.screen, MonitorScreen)
 

@@ -50,7 +50,7 @@ def test_path_hop_line() -> None:
     [
         ({"max_ttl": 0}, "'path.max_ttl' must be 1..64"),
         ({"interval_s": float("nan")}, "'path.interval_s' must be between"),
-        ({"protocol": "tcp"}, "'path.protocol' must be 'icmp' or 'udp'"),
+        ({"protocol": "sctp"}, "'path.protocol' must be 'icmp', 'udp' or 'tcp', got 'sctp'"),
         ({"hysteresis_rounds": "2"}, "'path.hysteresis_rounds' must be a whole number"),
     ],
 )

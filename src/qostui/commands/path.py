@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
                         help="probes per hop (default path.probes_per_hop)")
     parser.add_argument("--json", action="store_true", default=None, help="print JSON instead of the table")
-    parser.add_argument("--protocol", choices=("icmp", "udp"), default=None, help="probe kind (default path.protocol)")
+    parser.add_argument("--protocol", choices=("icmp", "udp", "tcp"), default=None, help="probe kind (default path.protocol)")
 
 
 def _ms(value: float | None) -> str:

@@ -14,6 +14,9 @@ stay constant across TTLs and passes: the identifier is fixed per engine and two
 compensate the changing sequence number (seq + (seq ^ 0xFFFF) = 0xFFFF in one's complement), so
 the checksum never changes.
 
+The loop of a trace (passes, timeouts, the destination hop, stopping) is TraceRun, shared with the
+UDP mode (probes/path_udp.py); each mode supplies only its sockets, packets and reply parsing.
+
 Sockets come from the ICMP engine (probes/icmp.py): raw as root (its kernel filter here also
 passes time-exceeded), else an unprivileged datagram ICMP socket, which gets time-exceeded through
 the error queue (IP_RECVERR / IPV6_RECVERR, the offender's address in SO_EE_OFFENDER). Without
@@ -32,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from qostui.probes.common import sockaddr
 from qostui.probes.icmp import (
@@ -48,7 +52,7 @@ from qostui.probes.icmp import (
     checksum,
 )
 
-__all__ = ["PathEngine", "PathTrace", "Sample", "echo_packet", "path_engine"]
+__all__ = ["PathEngine", "PathTrace", "Sample", "TraceEngine", "TraceRun", "echo_packet", "kernel_stamp", "path_engine", "read_errqueue"]
 
 V4_TIME_EXCEEDED, V6_TIME_EXCEEDED = 11, 3
 _IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
@@ -101,31 +105,304 @@ class _Probe:
         self.mono_ns = mono_ns
 
 
-class PathEngine:
-    """Traces the path to one address at a time. mode: "auto" (raw, else dgram), "raw" or "dgram"."""
+def kernel_stamp(anc: list) -> int:
+    """The SO_TIMESTAMPNS receive time (ns, wall clock) in recvmsg's ancillary data, 0 when absent."""
+    for level, ctype, cdata in anc:
+        if level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(cdata)
+            return sec * 1_000_000_000 + nsec
+    return 0
+
+
+def read_errqueue(sock: socket.socket) -> tuple[int, list[tuple[bytes, int, str, int]]]:
+    """Drain the socket's error queue: (entries read, [(our quoted payload, ICMP type, offender
+    address, kernel stamp)] of those an ICMP / ICMPv6 error caused)."""
+    count = 0
+    out = []
+    while True:
+        try:
+            data, anc, _flags, _addr = sock.recvmsg(4096, _ANC_SPACE, MSG_ERRQUEUE)
+        except (BlockingIOError, InterruptedError, OSError):
+            return count, out
+        count += 1
+        ee = None
+        offender = ""
+        for level, ctype, cdata in anc:
+            if (level, ctype) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)):
+                ee = _EE.unpack_from(cdata)
+                offender = _offender(cdata[_EE.size :])
+        if ee is not None and ee[1] in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+            out.append((data, ee[2], offender, kernel_stamp(anc)))
+
+
+class TraceRun:
+    """The loop of one trace, shared by every path mode (ICMP echo below, UDP in path_udp.py).
+
+    Passes of one probe per TTL 1..limit start `gap_ms` apart and overlap; each probe has its own
+    timeout; the smallest TTL the target answered is the destination hop and later passes stop
+    there. A mode subclass supplies only its sockets and packets: `fds`, `send`, `receive`,
+    `poll_error` and `close`, and reports each reply with `answered(key, ...)`, key being what
+    `send` returned to identify the probe.
+    """
+
+    def __init__(self, trace: PathTrace, *, passes: int, gap_ms: float, timeout_ms: float,
+                 on_pass: Callable[[PathTrace], None] | None, should_stop: Callable[[], bool] | None) -> None:
+        self.trace = trace
+        self.passes = passes
+        self.gap_ns = int(gap_ms * 1e6)
+        self.timeout_ns = int(timeout_ms * 1e6)
+        self.on_pass = on_pass
+        self.should_stop = should_stop
+        self.pending: dict[int, _Probe] = {}  # key -> probe
+        self.expiry: deque[tuple[int, int, _Probe]] = deque()
+        self.outstanding = [0] * passes  # probes of each pass not yet answered or expired
+        self.done_passes = 0
+
+    # --- the mode's parts ------------------------------------------------------------------------
+    def fds(self) -> list[tuple[int, int]]:
+        """(file descriptor, poll events) to wait on."""
+        raise NotImplementedError
+
+    def send(self, ttl: int) -> tuple[int, int, int] | None:
+        """Send one probe: (key, wall-clock ns, monotonic ns) at sending, or None when it could not
+        go out (counted lost; the mode sets trace.error when the reason should be told)."""
+        raise NotImplementedError
+
+    def receive(self) -> None:
+        """Read every reply waiting (without blocking) and call answered() for ours."""
+        raise NotImplementedError
+
+    def poll_error(self) -> None:
+        """poll() said POLLERR on one of fds()."""
+
+    def close(self) -> None:
+        """After the trace (also on an exception)."""
+
+    # --- the shared loop -------------------------------------------------------------------------
+    def finish(self, probe: _Probe) -> None:
+        self.outstanding[probe.pass_index] -= 1
+        if self.outstanding[probe.pass_index] == 0:
+            self.done_passes += 1
+            self.trace.passes = self.done_passes
+            if self.on_pass is not None:
+                self.on_pass(self.trace)
+
+    def answered(self, key: int, responder: str, kts: int, mono: int, reached: bool) -> None:
+        """A reply to probe `key` from `responder`, received at kernel stamp kts (0: none) / mono."""
+        probe = self.pending.pop(key, None)
+        if probe is None:
+            return
+        trace = self.trace
+        rtt_user = mono - probe.mono_ns
+        rtt = kts - probe.real_ns if kts else rtt_user
+        if not 0 <= rtt <= rtt_user + 1_000_000:  # wall clock stepped: trust the monotonic one
+            rtt = rtt_user
+        if rtt > self.timeout_ns:
+            trace.add(probe.ttl, Sample(probe.pass_index, "", None))
+        else:
+            trace.add(probe.ttl, Sample(probe.pass_index, responder, rtt / 1e6, reached))
+            if reached:
+                if trace.dest_hop is None or probe.ttl < trace.dest_hop:
+                    trace.dest_hop = probe.ttl
+            elif trace.dest_hop is not None and probe.ttl >= trace.dest_hop:
+                trace.dest_hop = None  # a router answers where the target did: the path got longer
+        self.finish(probe)
+
+    def _send_pass(self, p: int) -> None:
+        trace = self.trace
+        limit = trace.dest_hop if trace.dest_hop is not None else trace.max_ttl
+        self.outstanding[p] = limit
+        for ttl in range(1, limit + 1):
+            sent = self.send(ttl)
+            if sent is None:
+                trace.add(ttl, Sample(p, "", None))
+                self.finish(_Probe(p, ttl, 0, 0))
+                continue
+            key, real_ns, mono_ns = sent
+            probe = self.pending[key] = _Probe(p, ttl, real_ns, mono_ns)
+            self.expiry.append((mono_ns + self.timeout_ns, key, probe))
+
+    def _expire(self, now: int) -> None:
+        while self.expiry and self.expiry[0][0] <= now:
+            _deadline, key, probe = self.expiry.popleft()
+            if self.pending.get(key) is probe:
+                del self.pending[key]
+                self.trace.add(probe.ttl, Sample(probe.pass_index, "", None))
+                self.finish(probe)
+
+    def run(self) -> PathTrace:
+        """Send the passes; returns when every probe is answered or timed out."""
+        should_stop = self.should_stop
+        poller = select.poll()
+        fds = self.fds()
+        for fd, events in fds:
+            poller.register(fd, events)
+        t0 = time.monotonic_ns()
+        sent_count = 0  # passes sent so far
+        try:
+            while True:
+                now = time.monotonic_ns()
+                if (sent_count < self.passes and now >= t0 + sent_count * self.gap_ns
+                        and not (should_stop and should_stop())):
+                    sent_count += 1
+                    self._send_pass(sent_count - 1)
+                    self.receive()
+                elif should_stop and should_stop() and sent_count < self.passes:
+                    self.passes = sent_count  # stop sending; what is in flight still completes
+                    del self.outstanding[sent_count:]
+                self.receive()
+                now = time.monotonic_ns()
+                self._expire(now)
+                if sent_count >= self.passes and not self.pending:
+                    break
+                wake = self.expiry[0][0] if self.expiry else now + 50_000_000
+                if sent_count < self.passes:
+                    wake = min(wake, t0 + sent_count * self.gap_ns)
+                if wake > now:
+                    for _fd, ev in poller.poll(max(0.0, (wake - now) / 1e6)):
+                        if ev & select.POLLERR:
+                            self.poll_error()
+        finally:
+            for fd, _events in fds:
+                poller.unregister(fd)
+            self.close()
+        return self.trace
+
+
+class _IcmpRun(TraceRun):
+    """ICMP echo requests: the probe's key is its sequence number (the identifier is constant)."""
+
+    def __init__(self, engine: PathEngine, fs: _FamilySocket, trace: PathTrace, payload_bytes: int,
+                 **loop: Any) -> None:
+        super().__init__(trace, **loop)
+        self.engine = engine
+        self.fs = fs
+        self.dest, self.packed = sockaddr(trace.family, trace.address, 0)
+        self.v6 = fs.v6
+        self.ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if fs.v6 else (socket.IPPROTO_IP, socket.IP_TTL)
+        self.time_exceeded = V6_TIME_EXCEEDED if fs.v6 else V4_TIME_EXCEEDED
+        # at least the compensation word and the marker
+        self.pad = bytes((0x40 + x) & 0xFF for x in range(max(0, payload_bytes - 2 - len(_MAGIC))))
+        engine._drain(fs)
+        fs.grow_rcvbuf(trace.max_ttl * self.passes * 2048)
+
+    def fds(self) -> list[tuple[int, int]]:
+        return [(self.fs.sock.fileno(), select.POLLIN | select.POLLERR)]
+
+    def poll_error(self) -> None:
+        if not self.fs.raw:
+            self.read_errqueue()
+
+    def send(self, ttl: int) -> tuple[int, int, int] | None:
+        fs, engine = self.fs, self.engine
+        engine._seq = (engine._seq + 1) & 0xFFFF
+        seq = engine._seq
+        # the kernel fills ICMPv6 and datagram-socket checksums
+        pkt = echo_packet(fs.echo_request, engine._ident, seq, self.pad, with_checksum=fs.raw and not fs.v6)
+        fs.sock.setsockopt(*self.ttl_opt, ttl)
+        for _attempt in range(3):
+            mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
+            try:
+                fs.sock.sendto(pkt, self.dest)
+                return seq, real_ns, mono_ns
+            except (BlockingIOError, InterruptedError):
+                select.select([], [fs.sock], [], 0.05)
+            except OSError as exc:
+                # a dgram socket reports a queued ICMP error on the next call: read it, send again
+                if not fs.raw and exc.errno in NO_ROUTE_ERRNOS and self.read_errqueue():
+                    continue
+                if exc.errno in (*NO_ROUTE_ERRNOS, errno.EACCES, errno.EPERM, errno.EINVAL):
+                    if not self.trace.error:
+                        self.trace.error = f"cannot send to {self.trace.address}: {exc.strerror or exc}"
+                    return None
+                raise
+        return None
+
+    def _quoted(self, data: bytes, start: int) -> int | None:
+        """Sequence of our echo request quoted in an ICMP error starting at `start`, or None."""
+        try:
+            if self.v6:
+                if data[start + 6] != socket.IPPROTO_ICMPV6 or data[start + 24 : start + 40] != self.packed:
+                    return None
+                req = start + 40
+            else:
+                ihl = (data[start] & 0x0F) * 4
+                if data[start + 16 : start + 20] != self.packed:
+                    return None
+                req = start + ihl
+            req_type, _c, _ck, ident, seq = _ECHO_HDR.unpack_from(data, req)
+        except (IndexError, struct.error):
+            return None
+        if req_type != self.fs.echo_request or (self.fs.raw and ident != self.engine._ident):
+            return None
+        return seq
+
+    def receive(self) -> None:
+        fs, v6 = self.fs, self.v6
+        while True:
+            try:
+                data, anc, _flags, addr = fs.sock.recvmsg(4096, _ANC_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                if not fs.raw and self.read_errqueue():
+                    continue
+                return
+            mono = time.monotonic_ns()
+            kts = kernel_stamp(anc)
+            off = (data[0] & 0x0F) * 4 if fs.raw and not v6 and data else 0
+            if len(data) < off + 8:
+                continue
+            icmp_type = data[off]
+            src = str(addr[0]).split("%", 1)[0] if addr else ""
+            if icmp_type == fs.echo_reply:
+                _t, _c, _ck, ident, seq = _ECHO_HDR.unpack_from(data, off)
+                if fs.raw and ident != self.engine._ident:
+                    continue
+                if data[off + 10 : off + 10 + len(_MAGIC)] != _MAGIC:
+                    continue
+                try:
+                    if socket.inet_pton(self.trace.family, src) != self.packed:
+                        continue
+                except OSError:
+                    continue
+                self.answered(seq, src, kts, mono, True)
+            elif fs.raw and icmp_type in (self.time_exceeded, fs.unreach):
+                seq = self._quoted(data, off + 8)
+                if seq is not None:
+                    self.answered(seq, src, kts, mono, icmp_type == fs.unreach)
+
+    def read_errqueue(self) -> bool:
+        """The datagram socket's time-exceeded / unreachable; True when the queue had anything."""
+        count, entries = read_errqueue(self.fs.sock)
+        mono = time.monotonic_ns()
+        for data, ee_type, offender, kts in entries:
+            if len(data) < 8:
+                continue
+            _t, _c, _ck, _ident, seq = _ECHO_HDR.unpack_from(data, 0)
+            if ee_type == self.time_exceeded:
+                self.answered(seq, offender, kts, mono, False)
+            elif ee_type == self.fs.unreach:
+                self.answered(seq, offender, kts, mono, True)
+        return count > 0
+
+
+class TraceEngine:
+    """What every path mode's engine offers: trace() one address at a time, close() its sockets.
+    mode: "auto" (raw sockets, else unprivileged ones), "raw" or "dgram"."""
 
     def __init__(self, mode: str = "auto") -> None:
         if mode not in ("auto", "raw", "dgram"):
             raise ValueError(f"mode must be auto, raw or dgram, got {mode!r}")
         self.mode = mode
-        self._socks: dict[int, _FamilySocket] = {}
-        self._ident = int.from_bytes(os.urandom(2), "big")
-        self._seq = int.from_bytes(os.urandom(2), "big")
 
-    def socket_for(self, family: int) -> _FamilySocket:
-        """The family's socket (opened once). Raises IcmpPermissionError when ICMP is not allowed."""
-        fs = self._socks.get(family)
-        if fs is None:
-            extra = (V6_TIME_EXCEEDED,) if family == socket.AF_INET6 else (V4_TIME_EXCEEDED,)
-            fs = self._socks[family] = _FamilySocket(family, self.mode, extra_types=extra)
-        return fs
+    def _start(self, address: str, family: int, max_ttl: int, payload_bytes: int, **loop: Any) -> TraceRun:
+        """The mode's TraceRun for one trace (sockets ready)."""
+        raise NotImplementedError
 
     def close(self) -> None:
-        for fs in self._socks.values():
-            fs.close()
-        self._socks.clear()
+        raise NotImplementedError
 
-    # --- one trace ------------------------------------------------------------------------------
     def trace(
         self,
         address: str,
@@ -143,216 +420,35 @@ class PathEngine:
 
         on_pass(trace) is called (from this thread) each time another pass is complete.
         """
+        return self._start(address, family, max_ttl, payload_bytes, passes=passes, gap_ms=gap_ms,
+                           timeout_ms=timeout_ms, on_pass=on_pass, should_stop=should_stop).run()
+
+
+class PathEngine(TraceEngine):
+    """ICMP echo requests with increasing TTL / hop limit (see the module docstring)."""
+
+    def __init__(self, mode: str = "auto") -> None:
+        super().__init__(mode)
+        self._socks: dict[int, _FamilySocket] = {}
+        self._ident = int.from_bytes(os.urandom(2), "big")
+        self._seq = int.from_bytes(os.urandom(2), "big")
+
+    def socket_for(self, family: int) -> _FamilySocket:
+        """The family's socket (opened once). Raises IcmpPermissionError when ICMP is not allowed."""
+        fs = self._socks.get(family)
+        if fs is None:
+            extra = (V6_TIME_EXCEEDED,) if family == socket.AF_INET6 else (V4_TIME_EXCEEDED,)
+            fs = self._socks[family] = _FamilySocket(family, self.mode, extra_types=extra)
+        return fs
+
+    def close(self) -> None:
+        for fs in self._socks.values():
+            fs.close()
+        self._socks.clear()
+
+    def _start(self, address: str, family: int, max_ttl: int, payload_bytes: int, **loop: Any) -> TraceRun:
         fs = self.socket_for(family)
-        dest, packed = sockaddr(family, address, 0)
-        trace = PathTrace(address, family, max_ttl, kind=fs.kind)
-        v6 = fs.v6
-        ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if v6 else (socket.IPPROTO_IP, socket.IP_TTL)
-        time_exceeded = V6_TIME_EXCEEDED if v6 else V4_TIME_EXCEEDED
-        # at least the compensation word and the marker
-        pad = bytes((0x40 + x) & 0xFF for x in range(max(0, payload_bytes - 2 - len(_MAGIC))))
-        timeout_ns = int(timeout_ms * 1e6)
-        pending: dict[int, _Probe] = {}  # seq -> probe (the identifier is constant)
-        expiry: deque[tuple[int, int, _Probe]] = deque()
-        outstanding = [0] * passes  # probes of each pass not yet answered or expired
-        done_passes = 0
-        self._drain(fs)
-        fs.grow_rcvbuf(max_ttl * passes * 2048)
-
-        def finish(probe: _Probe) -> None:
-            nonlocal done_passes
-            outstanding[probe.pass_index] -= 1
-            if outstanding[probe.pass_index] == 0:
-                done_passes += 1
-                trace.passes = done_passes
-                if on_pass is not None:
-                    on_pass(trace)
-
-        def answered(seq: int, responder: str, kts: int, mono: int, reached: bool) -> None:
-            probe = pending.pop(seq, None)
-            if probe is None:
-                return
-            rtt_user = mono - probe.mono_ns
-            rtt = kts - probe.real_ns if kts else rtt_user
-            if not 0 <= rtt <= rtt_user + 1_000_000:  # wall clock stepped: trust the monotonic one
-                rtt = rtt_user
-            if rtt > timeout_ns:
-                trace.add(probe.ttl, Sample(probe.pass_index, "", None))
-            else:
-                trace.add(probe.ttl, Sample(probe.pass_index, responder, rtt / 1e6, reached))
-                if reached:
-                    if trace.dest_hop is None or probe.ttl < trace.dest_hop:
-                        trace.dest_hop = probe.ttl
-                elif trace.dest_hop is not None and probe.ttl >= trace.dest_hop:
-                    trace.dest_hop = None  # a router answers where the target did: the path got longer
-            finish(probe)
-
-        def stamp(anc: list) -> int:
-            for level, ctype, cdata in anc:
-                if level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= _TIMESPEC.size:
-                    sec, nsec = _TIMESPEC.unpack_from(cdata)
-                    return sec * 1_000_000_000 + nsec
-            return 0
-
-        def quoted(data: bytes, start: int) -> int | None:
-            """Sequence of our echo request quoted in an ICMP error starting at `start`, or None."""
-            try:
-                if v6:
-                    if data[start + 6] != socket.IPPROTO_ICMPV6 or data[start + 24 : start + 40] != packed:
-                        return None
-                    req = start + 40
-                else:
-                    ihl = (data[start] & 0x0F) * 4
-                    if data[start + 16 : start + 20] != packed:
-                        return None
-                    req = start + ihl
-                req_type, _c, _ck, ident, seq = _ECHO_HDR.unpack_from(data, req)
-            except (IndexError, struct.error):
-                return None
-            if req_type != fs.echo_request or (fs.raw and ident != self._ident):
-                return None
-            return seq
-
-        def receive() -> None:
-            while True:
-                try:
-                    data, anc, _flags, addr = fs.sock.recvmsg(4096, _ANC_SPACE)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError:
-                    if not fs.raw and read_errqueue():
-                        continue
-                    return
-                mono = time.monotonic_ns()
-                kts = stamp(anc)
-                off = (data[0] & 0x0F) * 4 if fs.raw and not v6 and data else 0
-                if len(data) < off + 8:
-                    continue
-                icmp_type = data[off]
-                src = str(addr[0]).split("%", 1)[0] if addr else ""
-                if icmp_type == fs.echo_reply:
-                    _t, _c, _ck, ident, seq = _ECHO_HDR.unpack_from(data, off)
-                    if fs.raw and ident != self._ident:
-                        continue
-                    if data[off + 10 : off + 10 + len(_MAGIC)] != _MAGIC:
-                        continue
-                    try:
-                        if socket.inet_pton(family, src) != packed:
-                            continue
-                    except OSError:
-                        continue
-                    answered(seq, src, kts, mono, True)
-                elif fs.raw and icmp_type in (time_exceeded, fs.unreach):
-                    seq = quoted(data, off + 8)
-                    if seq is not None:
-                        answered(seq, src, kts, mono, icmp_type == fs.unreach)
-
-        def read_errqueue() -> bool:
-            got = False
-            while True:
-                try:
-                    data, anc, _flags, _addr = fs.sock.recvmsg(4096, _ANC_SPACE, MSG_ERRQUEUE)
-                except (BlockingIOError, InterruptedError, OSError):
-                    return got
-                got = True
-                mono = time.monotonic_ns()
-                ee = None
-                offender = ""
-                for level, ctype, cdata in anc:
-                    if (level, ctype) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)):
-                        ee = _EE.unpack_from(cdata)
-                        offender = _offender(cdata[_EE.size :])
-                if ee is None or len(data) < 8:
-                    continue
-                _errno, origin, ee_type, _code = ee[0], ee[1], ee[2], ee[3]
-                if origin not in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
-                    continue
-                _t, _c, _ck, _ident, seq = _ECHO_HDR.unpack_from(data, 0)
-                if ee_type == time_exceeded:
-                    answered(seq, offender, stamp(anc), mono, False)
-                elif ee_type == fs.unreach:
-                    answered(seq, offender, stamp(anc), mono, True)
-
-        def expire(now: int) -> None:
-            while expiry and expiry[0][0] <= now:
-                _deadline, seq, probe = expiry.popleft()
-                if pending.get(seq) is probe:
-                    del pending[seq]
-                    trace.add(probe.ttl, Sample(probe.pass_index, "", None))
-                    finish(probe)
-
-        poller = select.poll()
-        poller.register(fs.sock.fileno(), select.POLLIN | select.POLLERR)
-        gap_ns = int(gap_ms * 1e6)
-        t0 = time.monotonic_ns()
-        sent_count = 0  # passes sent so far
-        try:
-            while True:
-                now = time.monotonic_ns()
-                if sent_count < passes and now >= t0 + sent_count * gap_ns and not (should_stop and should_stop()):
-                    p = sent_count
-                    limit = trace.dest_hop if trace.dest_hop is not None else max_ttl
-                    outstanding[p] = limit
-                    sent_count += 1
-                    for ttl in range(1, limit + 1):
-                        self._send(fs, dest, ttl, ttl_opt, p, pad, pending, expiry, timeout_ns, trace, finish,
-                                   read_errqueue)
-                    receive()
-                elif should_stop and should_stop() and sent_count < passes:
-                    passes = sent_count  # stop sending; what is in flight still completes
-                    del outstanding[passes:]
-                receive()
-                now = time.monotonic_ns()
-                expire(now)
-                if sent_count >= passes and not pending:
-                    break
-                wake = expiry[0][0] if expiry else now + 50_000_000
-                if sent_count < passes:
-                    wake = min(wake, t0 + sent_count * gap_ns)
-                if wake > now:
-                    for _fd, ev in poller.poll(max(0.0, (wake - now) / 1e6)):
-                        if ev & select.POLLERR and not fs.raw:
-                            read_errqueue()
-        finally:
-            poller.unregister(fs.sock.fileno())
-        return trace
-
-    def _send(
-        self, fs: _FamilySocket, dest: tuple, ttl: int, ttl_opt: tuple[int, int], p: int, pad: bytes,
-        pending: dict[int, _Probe], expiry: deque, timeout_ns: int, trace: PathTrace,
-        finish: Callable[[_Probe], None], read_errqueue: Callable[[], bool],
-    ) -> None:
-        self._seq = (self._seq + 1) & 0xFFFF
-        seq = self._seq
-        # the kernel fills ICMPv6 and datagram-socket checksums
-        pkt = echo_packet(fs.echo_request, self._ident, seq, pad, with_checksum=fs.raw and not fs.v6)
-        fs.sock.setsockopt(*ttl_opt, ttl)
-        probe = _Probe(p, ttl, 0, 0)
-        for _attempt in range(3):
-            probe.mono_ns = time.monotonic_ns()
-            probe.real_ns = time.time_ns()
-            try:
-                fs.sock.sendto(pkt, dest)
-                break
-            except (BlockingIOError, InterruptedError):
-                select.select([], [fs.sock], [], 0.05)
-            except OSError as exc:
-                # a dgram socket reports a queued ICMP error on the next call: read it, send again
-                if not fs.raw and exc.errno in NO_ROUTE_ERRNOS and read_errqueue():
-                    continue
-                if exc.errno in (*NO_ROUTE_ERRNOS, errno.EACCES, errno.EPERM, errno.EINVAL):
-                    if not trace.error:
-                        trace.error = f"cannot send to {trace.address}: {exc.strerror or exc}"
-                    trace.add(ttl, Sample(p, "", None))
-                    finish(probe)
-                    return
-                raise
-        else:
-            trace.add(ttl, Sample(p, "", None))
-            finish(probe)
-            return
-        pending[seq] = probe
-        expiry.append((probe.mono_ns + timeout_ns, seq, probe))
+        return _IcmpRun(self, fs, PathTrace(address, family, max_ttl, kind=fs.kind), payload_bytes, **loop)
 
     @staticmethod
     def _drain(fs: _FamilySocket) -> None:
@@ -371,12 +467,17 @@ class PathEngine:
                     break
 
 
-def path_engine(protocol: str = "icmp", mode: str = "auto") -> PathEngine:
-    """The engine for `path.protocol`: ICMP echo (PathEngine) or UDP (UdpPathEngine, same interface)."""
+def path_engine(protocol: str = "icmp", mode: str = "auto") -> TraceEngine:
+    """The engine for `path.protocol`: ICMP echo (PathEngine), UDP (UdpPathEngine) or TCP-SYN
+    (TcpPathEngine, root only), all with the TraceEngine interface."""
+    if protocol == "tcp":
+        from qostui.probes.path_tcp import TcpPathEngine
+
+        return TcpPathEngine(mode)
     if protocol == "udp":
         from qostui.probes.path_udp import UdpPathEngine
 
-        return UdpPathEngine(mode)  # type: ignore[return-value]
+        return UdpPathEngine(mode)
     return PathEngine(mode)
 
 
