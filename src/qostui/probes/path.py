@@ -114,6 +114,28 @@ def kernel_stamp(anc: list) -> int:
     return 0
 
 
+def quoted_transport(data: bytes, v6: bool, proto: int, packed_dst: bytes, fmt: str) -> tuple[int, tuple[int, ...]] | None:
+    """An ICMP error as a raw socket reads it (IPv4 with its IP header): its type and the first
+    fields (struct `fmt`) of the transport header it quotes, when that quotes a `proto` packet to
+    `packed_dst`; else None. UDP and TCP-SYN paths match their probes by these fields."""
+    off = 0 if v6 else (data[0] & 0x0F) * 4
+    if len(data) < off + 8:
+        return None
+    inner = off + 8
+    try:
+        if v6:
+            if data[inner + 6] != proto or data[inner + 24 : inner + 40] != packed_dst:
+                return None
+            at = inner + 40
+        else:
+            if data[inner + 9] != proto or data[inner + 16 : inner + 20] != packed_dst:
+                return None
+            at = inner + (data[inner] & 0x0F) * 4
+        return data[off], struct.unpack_from(fmt, data, at)
+    except (IndexError, struct.error):
+        return None
+
+
 def read_errqueue(sock: socket.socket) -> tuple[int, list[tuple[bytes, int, str, int]]]:
     """Drain the socket's error queue: (entries read, [(our quoted payload, ICMP type, offender
     address, kernel stamp)] of those an ICMP / ICMPv6 error caused)."""

@@ -40,6 +40,7 @@ from qostui.probes.path import (
     TraceEngine,
     TraceRun,
     kernel_stamp,
+    quoted_transport,
 )
 
 __all__ = ["TCP_PORT", "TcpPathEngine", "TcpPermissionError", "syn_segment"]
@@ -150,25 +151,12 @@ class _TcpRun(TraceRun):
             except (BlockingIOError, InterruptedError, OSError):
                 return
             mono = time.monotonic_ns()
-            off = 0 if v6 else (data[0] & 0x0F) * 4
-            if len(data) < off + 8:
+            quote = quoted_transport(data, v6, socket.IPPROTO_TCP, packed, "!HHI")
+            if quote is None:
                 continue
-            icmp_type = data[off]
+            icmp_type, (qs, qd, qseq) = quote
             reached = icmp_type == self.icmp.unreach  # e.g. administratively prohibited: the path ends there
             if icmp_type != self.time_exceeded and not reached:
-                continue
-            inner = off + 8
-            try:
-                if v6:
-                    if data[inner + 6] != socket.IPPROTO_TCP or data[inner + 24 : inner + 40] != packed:
-                        continue
-                    tcp_at = inner + 40
-                else:
-                    if data[inner + 9] != socket.IPPROTO_TCP or data[inner + 16 : inner + 20] != packed:
-                        continue
-                    tcp_at = inner + (data[inner] & 0x0F) * 4
-                qs, qd, qseq = struct.unpack_from("!HHI", data, tcp_at)
-            except (IndexError, struct.error):
                 continue
             if qs != self.sport or qd != TCP_PORT:
                 continue

@@ -36,6 +36,7 @@ from qostui.probes.path import (
     TraceEngine,
     TraceRun,
     kernel_stamp,
+    quoted_transport,
     read_errqueue,
 )
 
@@ -157,25 +158,12 @@ class _UdpRun(TraceRun):
             except (BlockingIOError, InterruptedError, OSError):
                 return
             mono = time.monotonic_ns()
-            off = 0 if v6 else (data[0] & 0x0F) * 4
-            if len(data) < off + 8:
+            quote = quoted_transport(data, v6, socket.IPPROTO_UDP, packed, "!HHHH")
+            if quote is None:
                 continue
-            icmp_type = data[off]
+            icmp_type, (qs, qd, _len, qck) = quote
             reached = icmp_type == self.unreach_type  # port unreachable, or another: the path ends there
             if icmp_type != self.time_exceeded and not reached:
-                continue
-            inner = off + 8
-            try:
-                if v6:
-                    if data[inner + 6] != socket.IPPROTO_UDP or data[inner + 24 : inner + 40] != packed:
-                        continue
-                    udp_at = inner + 40
-                else:
-                    if data[inner + 9] != socket.IPPROTO_UDP or data[inner + 16 : inner + 20] != packed:
-                        continue
-                    udp_at = inner + (data[inner] & 0x0F) * 4
-                qs, qd, _len, qck = struct.unpack_from("!HHHH", data, udp_at)
-            except (IndexError, struct.error):
                 continue
             if qs != self.sport or qd != UDP_PORT:
                 continue
