@@ -8,7 +8,7 @@ Modules (one job each; only `lstm` touches Keras, and only inside its functions)
 - `baselines`   persistence, seasonal naive (day, week), seasonal + fading deviation, rolling
                 median, EWM of log values (numpy only).
 - `design`      the models' inputs: level-relative log1p windows, seasonal lags, calendar, aux.
-- `linear`      closed-form ridge (the linear baseline and the LSTM's fixed highway).
+- `linear`      closed-form ridge (the linear baseline and the LSTM's highway start).
 - `conformal`   split-conformal intervals adapted online (ACI); the state saved with the model.
 - `evaluate`    MAE, RMSE, R², MAPE, sMAPE, skill vs the best baseline; the evaluation table.
 - `events`      training event dataclasses (the CLI and the TUI subscribe to the same stream).

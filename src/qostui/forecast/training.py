@@ -15,8 +15,8 @@ Steps, every choice made on the validation part (never the test part):
    validation MAE at that step;
 2. the ridge model on the same inputs (penalty and recency half-life by validation MAE)
    and the tuned baselines;
-3. the residual LSTM on top of the ridge solution (kept fixed), early-stopped on validation, its
-   loss weighted per step so every step counts alike;
+3. the residual LSTM on top of the ridge solution (which it may adjust only slowly), early-stopped
+   on validation, its loss weighted per step so every step counts alike;
 4. per step, the method (lstm, linear or a baseline) with the lowest validation MAE: `selected`;
 5. the intervals: split-conformal on the selected forecast's validation residuals, adapted
    through the test part as a user would have seen it (`service.score`); saved with the model.
