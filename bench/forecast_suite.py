@@ -85,6 +85,7 @@ def run_one(name: str, seeds: list[int], keras: Any) -> dict[str, Any]:
         runs.append({
             "seed": seed, "train_s": train_s, "infer_ms": infer_ms, "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch, "n_test": ev.n_windows,
+            "best_val_loss": result.meta.get("training", {}).get("best_val_loss"),
             "mae": {m.name: [s["mae"] for s in m.per_step] for m in ev.methods},
             "kind": {m.name: m.kind for m in ev.methods},
             "selection": [s["method"] for s in sel.per_step],

@@ -119,10 +119,17 @@ def test_new_baselines_weekly_and_decaying_deviation() -> None:
 
 
 def test_selection_takes_the_best_method_per_step_on_validation() -> None:
-    truth = np.zeros((50, 3))
-    preds = {"a": np.array([[0.1, 1.0, 0.5]] * 50), "b": np.array([[0.2, 0.3, 0.5]] * 50)}
-    assert service.select_per_step(preds, truth) == ("a", "b", "a")  # a tie keeps the first
-    assert service.selected_forecast(("a", "b", "a"), preds)[0].tolist() == [0.1, 0.3, 0.5]
+    # Scored on each step with its neighbours: "a" wins steps 1-3, "b" steps 4-6 (ties keep the first).
+    truth = np.zeros((50, 6))
+    preds = {"a": np.array([[0.1, 0.1, 0.1, 0.5, 0.9, 0.9]] * 50), "b": np.array([[0.2, 0.2, 0.2, 0.5, 0.3, 0.3]] * 50)}
+    assert service.select_per_step(preds, truth) == ("a", "a", "a", "b", "b", "b")
+    # One step's lone blip (validation noise) does not flip it while its neighbours disagree...
+    preds["b"][:, 1] = 0.05
+    assert service.select_per_step(preds, truth)[1] == "a"
+    # ...but a method better at neighbouring steps too takes them.
+    preds["b"][:, 0] = preds["b"][:, 2] = 0.05
+    assert service.select_per_step(preds, truth)[:3] == ("b", "b", "b")
+    assert service.selected_forecast(("a", "b", "a"), preds)[0].tolist() == [0.1, 0.05, 0.1]
     assert service.describe_selection(("lstm", "lstm", "linear")) == "lstm at steps 1-2, linear at step 3"
 
 

@@ -93,7 +93,7 @@ RESIDUAL_WEIGHTS = (*WEIGHT_NAMES, "highway_kernel", "highway_bias")
 class ResidualNet:
     """anchor + highway(flat) + head(LSTM(seq)), in numpy (see `qostui.forecast.lstm`).
 
-    The highway is a linear map of the flat inputs (started from the ridge solution), the head a
+    The highway is a linear map of the flat inputs (started from the ridge solution, adjusted slowly), the head a
     dense layer on the LSTM's last hidden state (started at zero), so an untrained net is the
     linear model, and with a zero highway exactly its anchor.
     """

@@ -6,11 +6,16 @@ Only the `keras` API is used, so `KERAS_BACKEND=torch` or `jax` works where inst
     out = anchor + highway(flat) + head(LSTM(seq))
 
 The anchor is a naive forecast (persistence or a seasonal lag), the highway a Dense on the flat
-inputs started from the closed-form ridge solution (as LSTNet's autoregressive part), the head a
-Dense on the LSTM's last state started at zero: the untrained net is the linear model, and the
-LSTM learns only what that misses. Loss MAE by default (the series are spiky: MAE aims at the
-median), early stopping on validation loss with the best weights restored, the untrained net
-(epoch 0) included. The result is plain numpy weights for `qostui.forecast.infer.ResidualNet`.
+inputs set to the closed-form ridge solution (as LSTNet's autoregressive part) that learns only
+HIGHWAY_RATE times as fast as the rest, the head a Dense on the LSTM's last state started at zero:
+the untrained net is the linear model, and the LSTM learns what that misses. (A highway trained at
+the full rate drifts from the ridge optimum in the first epochs faster than the head learns, so
+early stopping mostly kept the untrained net; a fixed one cannot follow a drift the ridge missed.)
+Loss MAE by default (the series are spiky: MAE aims at the median), each step's error weighted by
+1 / the linear model's training MAE at that step: unweighted, the long steps' larger errors steer
+the shared LSTM and the short steps are traded away. Early stopping on validation loss with the
+best weights restored, the untrained net (epoch 0) included. The result is plain numpy weights
+for `qostui.forecast.infer.ResidualNet`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 from qostui.errors import QostuiError
 from qostui.forecast.events import EpochEnded, TrainingEvent, TrainingStage
 
+HIGHWAY_RATE = 0.03  # the highway's learning speed relative to the LSTM's (see the module docstring)
 INSTALL_HINT = "TensorFlow/Keras is not installed: pip install 'qostui[ml]' (forecasts use baselines meanwhile)"
 
 
@@ -119,7 +125,7 @@ def library_versions(keras: Any) -> dict[str, str]:
 
 def build_residual_model(
     keras: Any, window: int, n_seq: int, n_flat: int, horizon: int, units: int, activation: str,
-    loss: str, learning_rate: float,
+    loss: str, learning_rate: float, step_weights: np.ndarray | None = None, highway_rate: float = HIGHWAY_RATE,
 ) -> Any:
     """anchor + highway(flat) + head(LSTM(seq)); the head starts at zero (see infer.ResidualNet)."""
     seq_in = keras.Input(shape=(window, n_seq), name="seq")
@@ -127,10 +133,17 @@ def build_residual_model(
     anchor_in = keras.Input(shape=(horizon,), name="anchor")
     hidden = keras.layers.LSTM(units, activation=activation, name="lstm")(seq_in)
     head = keras.layers.Dense(horizon, kernel_initializer="zeros", bias_initializer="zeros", name="head")(hidden)
-    highway = keras.layers.Dense(horizon, kernel_initializer="zeros", bias_initializer="zeros", name="highway")(flat_in)
-    out = keras.layers.Add(name="forecast")([anchor_in, highway, head])
+    highway_layer = keras.layers.Dense(horizon, kernel_initializer="zeros", bias_initializer="zeros", name="highway")
+    terms = [anchor_in, highway_layer(flat_in), head]
+    highway_layer.trainable = False  # set to the ridge solution; it moves only through the delta
+    if highway_rate > 0:
+        # highway + rate * delta: Adam steps every weight by about the learning rate, so the scale
+        # makes the highway learn `rate` times slower than the LSTM.
+        delta = keras.layers.Dense(horizon, kernel_initializer="zeros", bias_initializer="zeros", name="highway_delta")(flat_in)
+        terms.insert(2, keras.layers.Rescaling(highway_rate, name="highway_rate")(delta))
+    out = keras.layers.Add(name="forecast")(terms)
     model = keras.Model([seq_in, flat_in, anchor_in], out)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=_loss(keras, loss))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=_loss(keras, loss, step_weights))
     return model
 
 
@@ -139,17 +152,46 @@ def residual_weights(model: Any) -> dict[str, np.ndarray]:
     k, r, b = model.get_layer("lstm").get_weights()
     dk, db = model.get_layer("head").get_weights()
     hk, hb = model.get_layer("highway").get_weights()
+    if any(layer.name == "highway_delta" for layer in model.layers):
+        rate = float(model.get_layer("highway_rate").scale)
+        dhk, dhb = model.get_layer("highway_delta").get_weights()
+        hk, hb = hk + rate * dhk, hb + rate * dhb
     arrays = {"lstm_kernel": k, "lstm_recurrent_kernel": r, "lstm_bias": b, "dense_kernel": dk, "dense_bias": db,
               "highway_kernel": hk, "highway_bias": hb}  # fmt: skip
     return {name: np.asarray(a) for name, a in arrays.items()}
 
 
-def _loss(keras: Any, name: str) -> Any:
+def _loss(keras: Any, name: str, step_weights: np.ndarray | None = None) -> Any:
+    if step_weights is None:
+        if name == "huber":
+            return keras.losses.Huber(delta=1.0)
+        if name == "mae":
+            return keras.losses.MeanAbsoluteError()
+        return keras.losses.MeanSquaredError()
+    w = keras.ops.convert_to_tensor(np.asarray(step_weights, np.float32))
+    ops = keras.ops
+
+    def weighted(y_true: Any, y_pred: Any) -> Any:
+        err = ops.abs(y_true - y_pred)
+        if name == "huber":
+            err = ops.where(err <= 1.0, 0.5 * err * err, err - 0.5)
+        elif name != "mae":
+            err = err * err
+        return ops.mean(err * w, axis=-1)
+
+    return weighted
+
+
+def loss_value(err: np.ndarray, name: str, step_weights: np.ndarray | None = None) -> float:
+    """The training loss in numpy (for the untrained net's epoch-0 score)."""
+    a = np.abs(err)
     if name == "huber":
-        return keras.losses.Huber(delta=1.0)
-    if name == "mae":
-        return keras.losses.MeanAbsoluteError()
-    return keras.losses.MeanSquaredError()
+        a = np.where(a <= 1, 0.5 * a**2, a - 0.5)
+    elif name != "mae":
+        a = a**2
+    if step_weights is not None:
+        a = a * np.asarray(step_weights)[None, :]
+    return float(np.mean(a))
 
 
 def fit_residual(
@@ -171,6 +213,8 @@ def fit_residual(
     on_event: Callable[[TrainingEvent], None] | None = None,
     cancel: threading.Event | None = None,
     keras: Any = None,
+    step_weights: np.ndarray | None = None,
+    highway_rate: float = HIGHWAY_RATE,
 ) -> FitResult:
     """Train and return the best-validation weights. Raises Cancelled when `cancel` gets set."""
     emit = on_event or (lambda event: None)
@@ -181,20 +225,14 @@ def fit_residual(
     seq, flat = x_train[0], x_train[1]
     horizon = y_train.shape[1]
     model = build_residual_model(keras, seq.shape[1], seq.shape[2], flat.shape[1], horizon, units, activation, loss,
-                                 learning_rate)  # fmt: skip
+                                 learning_rate, step_weights, highway_rate)  # fmt: skip
     if highway is not None:  # start from the ridge solution: the LSTM learns what it misses
         model.get_layer("highway").set_weights([np.asarray(highway[0], np.float32), np.asarray(highway[1], np.float32)])
     # Epoch 0 (the untrained net: the linear model) is a candidate too, so training never makes it
     # worse. Its validation loss in numpy (head at zero: anchor + highway), no extra graph to build.
     hk, hb = model.get_layer("highway").get_weights()
     init_pred = np.asarray(x_val[2], dtype=np.float64) + np.asarray(x_val[1], dtype=np.float64) @ hk + hb
-    err = init_pred - np.asarray(y_val, dtype=np.float64)
-    if loss == "mae":
-        initial = float(np.mean(np.abs(err)))
-    elif loss == "huber":
-        initial = float(np.mean(np.where(np.abs(err) <= 1, 0.5 * err**2, np.abs(err) - 0.5)))
-    else:
-        initial = float(np.mean(err**2))
+    initial = loss_value(init_pred - np.asarray(y_val, dtype=np.float64), loss, step_weights)
     state: dict[str, Any] = {"best": initial if np.isfinite(initial) else float("inf"), "best_epoch": 0,
                              "weights": residual_weights(model) if np.isfinite(initial) else None, "wait": 0,
                              "cancelled": False}  # fmt: skip
@@ -283,12 +321,14 @@ def refit_residual(
     seed: int = 0,
     cancel: threading.Event | None = None,
     keras: Any,
+    step_weights: np.ndarray | None = None,
+    highway_rate: float = HIGHWAY_RATE,
 ) -> dict[str, np.ndarray]:
     """Train a fresh net for exactly `epochs` (the count early stopping found) on more data
     (training + validation parts): no validation left to stop on, so nothing is restored."""
     keras.utils.set_random_seed(seed)
     model = build_residual_model(keras, x[0].shape[1], x[0].shape[2], x[1].shape[1], y.shape[1], units, activation,
-                                 loss, learning_rate)  # fmt: skip
+                                 loss, learning_rate, step_weights, highway_rate)  # fmt: skip
     model.get_layer("highway").set_weights([np.asarray(highway[0], np.float32), np.asarray(highway[1], np.float32)])
     if epochs <= 0:
         return residual_weights(model)

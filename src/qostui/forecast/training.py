@@ -15,7 +15,8 @@ Steps, every choice made on the validation part (never the test part):
    validation MAE at that step;
 2. the ridge model on the same inputs (penalty and recency half-life by validation MAE)
    and the tuned baselines;
-3. the residual LSTM, its highway started from the ridge solution, early-stopped on validation;
+3. the residual LSTM on top of the ridge solution (which it may adjust only slowly), early-stopped
+   on validation, its loss weighted per step so every step counts alike;
 4. per step, the method (lstm, linear or a baseline) with the lowest validation MAE: `selected`;
 5. the intervals: split-conformal on the selected forecast's validation residuals, adapted
    through the test part as a user would have seen it (`service.score`); saved with the model.
@@ -203,6 +204,16 @@ def fit_linear_part(prep: Prepared, config: ForecastConfig) -> Fitted:
     )  # fmt: skip
 
 
+def step_weights(fitted: Fitted) -> np.ndarray:
+    """Per-step loss weights: 1 / the linear start's training MAE at that step, mean 1. Long steps
+    err more; unweighted, the shared net trades the short steps away for them."""
+    hk, hb = fitted.ridge.kernel, fitted.ridge.bias
+    pred = fitted.x_train[2].astype(np.float64) + fitted.x_train[1].astype(np.float64) @ hk + hb
+    mae = np.mean(np.abs(pred - fitted.y_train), axis=0)
+    inv = 1.0 / np.maximum(mae, 1e-9)
+    return inv / inv.mean()
+
+
 def features_of(design: Design) -> list[str]:
     names = ["bandwidth_mbps"]
     if design.season:
@@ -347,12 +358,14 @@ def train(
             )
         )
         started = 1
+        step_w = step_weights(fitted)
         fit = fit_residual(
             fitted.x_train, fitted.y_train, fitted.x_val, fitted.y_val,
             highway=(fitted.ridge.kernel, fitted.ridge.bias),
             units=config.units, activation=config.activation, loss=config.loss, epochs=config.epochs,
             patience=config.patience, batch_size=config.batch_size, learning_rate=config.learning_rate,
             seed=config.seed, on_event=emit, cancel=cancel, keras=keras, sample_weight=fitted.w_train,
+            step_weights=step_w,
         )  # fmt: skip
         # Selection and calibration: the training-part models on the validation part.
         # The product: the same choices refit on training + validation (the part nearest the future).
@@ -362,7 +375,7 @@ def train(
             fitted.x_full, fitted.y_full, highway=(fitted.ridge_full.kernel, fitted.ridge_full.bias),
             sample_weight=fitted.w_full, epochs=epochs_full, units=config.units, activation=config.activation,
             loss=config.loss, batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed,
-            cancel=cancel, keras=keras,
+            cancel=cancel, keras=keras, step_weights=step_w,
         )  # fmt: skip
         emit(TrainingStage("evaluating"))
         training = {
