@@ -17,6 +17,7 @@ seconds: `train()` wall time without the Keras import (data preparation, both fi
 inference ms: one `service.forecast` call (the numpy path of `qostui forecast`), mean of 50.
 
     PYTHONPATH=src python bench/forecast_suite.py [--seeds 0,1,2] [--only wc98_requests_hour] [--json OUT]
+        [--set learning_rate=0.001 ...]
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ def load(name: str) -> tuple[Any, float]:
     return series_from_file(DATA / f"{name}.csv", ForecastConfig(step_s=step), column=column), step
 
 
-def run_one(name: str, seeds: list[int], keras: Any) -> dict[str, Any]:
+def run_one(name: str, seeds: list[int], keras: Any, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from qostui.config import ForecastConfig
     from qostui.forecast import service
     from qostui.forecast.training import train
 
     series, step = load(name)
-    cfg = ForecastConfig(step_s=step)
+    cfg = replace(ForecastConfig(step_s=step), **(overrides or {}))
     runs = []
     for seed in seeds:
         print(f"{name}: seed {seed} ...", file=sys.stderr, flush=True)
@@ -155,19 +156,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ", ".join(SERIES))
     ap.add_argument("--json", default="", help="also write the figures to this file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a [forecast] setting for every series (e.g. learning_rate=0.001)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from qostui.forecast.lstm import import_keras
 
     seeds = [int(s) for s in args.seeds.split(",")]
+    from qostui.config import ForecastConfig
+
+    defaults = ForecastConfig()
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if not hasattr(defaults, key):
+            ap.error(f"--set {item}: no forecast setting {key!r}")
+        overrides[key] = type(getattr(defaults, key))(value)
+    if overrides:
+        print(f"overrides: {overrides}")
     t0 = time.perf_counter()
     keras = import_keras()
     print(f"Keras import: {time.perf_counter() - t0:.1f} s (once, not in the training seconds)")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores)")
     results = []
     for name in (args.only.split(",") if args.only else SERIES):
-        r = run_one(name, seeds, keras)
+        r = run_one(name, seeds, keras, overrides)
         results.append(r)
         print(table(r), flush=True)
         if args.json:
