@@ -49,7 +49,10 @@ def test_jitter_is_measured(lab: Lab) -> None:
     rounds = qostui_rounds(host.address, rounds=4, count=10, spacing_ms=100)
     rtts = [x for batch in rounds for x in batch[0].rtts_ms if x is not None]
     assert len(rtts) == 40
-    assert min(rtts) >= 39.5 and max(rtts) <= 61.5
+    # netem never delivers early, so the floor is firm; a busy machine may wake the prober late, so
+    # most (not all) replies must sit inside the 60 ms ceiling, and none beyond a runaway bound.
+    assert min(rtts) >= 39.5 and max(rtts) <= 60 + 250
+    assert sum(x <= 61.5 for x in rtts) >= 0.9 * len(rtts)
     assert max(rtts) - min(rtts) > 8  # spread actually shows
     jitters = [batch[0].jitter_ms for batch in rounds]
     assert all(j is not None for j in jitters)

@@ -67,7 +67,10 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
     import psutil
 
     tmux = need_tool("tmux")
-    socket = f"qostui-ui-sig-{os.getpid()}"
+    # One tmux server per signal: the first server exits when its session ends, and a new session
+    # started on its socket meanwhile races that exit ("server exited unexpectedly").
+    sockets = {sig: f"qostui-ui-sig-{os.getpid()}-{sig}" for sig in ("TERM", "HUP")}
+    socket = ""
 
     def tm(*args: str, check: bool = True) -> str:
         return subprocess.run([tmux, "-L", socket, *args], capture_output=True, text=True, timeout=60,
@@ -75,6 +78,7 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
 
     try:
         for sig in ("TERM", "HUP"):
+            socket = sockets[sig]
             db = tmp_path / f"{sig}.db"
             status = tmp_path / f"{sig}.status"
             cmd = (
@@ -100,4 +104,5 @@ def test_tmux_sigterm_and_sighup_quit_cleanly(tmp_path: Path) -> None:
             with Store(db) as store:
                 assert len(store.ping_rounds()) >= 1, sig
     finally:
-        kill_tmux_server(tmux, socket)
+        for name in sockets.values():
+            kill_tmux_server(tmux, name)
