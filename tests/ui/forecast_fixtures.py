@@ -8,16 +8,20 @@ so these tests run (and never skip) in a clean clone without shared/.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from textual.pilot import Pilot
 
 from qostui.config import Config
 from qostui.forecast.events import EpochEnded, TrainingFinished, TrainingStage, TrainingStarted
 from qostui.records import BandwidthSample, Forecast, PingRound, ProbeState, Record
 from qostui.store import Store
+from qostui.ui.screens.forecast import ForecastScreen
+from ui.helpers import wait_for
 
 SHARED_SEED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "seed_bandwidth_5min.csv"
 STEP_S = 300.0
@@ -142,3 +146,19 @@ def fixed_events(epochs: int = 20, run: int = 12, horizon: int = 12) -> list[Any
                                    verdict="the model beats the best baseline (ewm_log(0.3)) by 5.0% in MAE",
                                    evaluation=evaluation))
     return events
+
+
+async def open_forecast(
+    pilot: Pilot, store: Store, end: float, ready: Callable[[ForecastScreen], bool] | None = None,
+    what: str = "the forecast",
+) -> ForecastScreen:
+    """Push the forecast view with its clock at `end` and wait until `ready(screen)`; by default
+    until it has a view or an error, and then it must have the view."""
+    screen = ForecastScreen(store=store, clock=lambda: end)
+    await pilot.app.push_screen(screen)
+    if ready is None:
+        await wait_for(pilot, lambda: screen.view is not None or bool(screen.error), 30, what)
+        assert screen.view is not None, screen.error
+    else:
+        await wait_for(pilot, lambda: ready(screen), 30, what)
+    return screen

@@ -22,12 +22,11 @@ from qostui.ui.app import QostuiApp
 from qostui.ui.model import Changes
 from qostui.ui.screens.base import QostuiScreen
 from qostui.ui.screens.detail import DetailScreen
-from qostui.ui.screens.forecast import ForecastScreen
 from qostui.ui.screens.plots import PlotsScreen
 from qostui.ui.widgets.chart import ChartView
 from qostui.ui.widgets.header import HeaderBar
 from qostui.ui.widgets.plot_view import PlotView
-from ui.forecast_fixtures import STEP_S, fill_store, generated_records
+from ui.forecast_fixtures import STEP_S, fill_store, generated_records, open_forecast
 from ui.helpers import T0, fixed_records, offline_config, screen_text, wait_for
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "qostui"
@@ -149,10 +148,7 @@ async def views_clock(tmp_path: Path, timezone: str) -> dict[str, list[str] | st
         await pilot.press("escape")
         with Store(db) as store:
             end = store.time_range("bandwidth")[1]  # type: ignore[index]
-            fc = ForecastScreen(store=store, clock=lambda: end)
-            await app.push_screen(fc)
-            await wait_for(pilot, lambda: fc.view is not None or bool(fc.error), 30, "the forecast")
-            assert fc.view is not None, fc.error
+            fc = await open_forecast(pilot, store, end)
             await pilot.pause()
             out["forecast"] = axis_times(fc.query_one("#fc-chart", PlotView).text)
             m = re.search(r"from (\d{2}:\d{2}( UTC)?)", screen_text(app))

@@ -27,6 +27,7 @@ from ui.forecast_fixtures import (
     fill_store,
     generated_records,
     interval_forecasts,
+    open_forecast,
     quick_forecast,
     seed_records,
 )
@@ -100,10 +101,7 @@ async def test_past_forecasts_are_drawn_against_actuals(tmp_path: Path) -> None:
     app = QostuiApp(cfg, remember_theme=False)
     async with app.run_test(size=(80, 24)) as pilot:
         with Store(db) as store:
-            screen = ForecastScreen(store=store, clock=lambda: end)
-            await app.push_screen(screen)
-            await wait_for(pilot, lambda: screen.view is not None or bool(screen.error), 20, "the forecast")
-            assert screen.view is not None, screen.error
+            screen = await open_forecast(pilot, store, end)
             assert len(screen.view.past_ts) == 12 and screen.view.past_n >= 10
             assert any(ln.label == "past forecasts" for ln in screen.lines)
             assert screen.query_one("#fc-chart", PlotView).data.lines[-1].style == "points"
@@ -127,9 +125,7 @@ async def test_band_and_coverage_of_stored_intervals(tmp_path: Path) -> None:
         stored = s.forecasts()
     async with app.run_test(size=(100, 32)) as pilot:
         with Store(db) as store:
-            screen = ForecastScreen(store=store, clock=lambda: end)
-            await app.push_screen(screen)
-            await wait_for(pilot, lambda: screen.view is not None and screen.coverage_runs >= 1, 20, "the forecast")
+            screen = await open_forecast(pilot, store, end, lambda s: s.view is not None and s.coverage_runs >= 1)
             await pilot.pause()
             view = screen.view
             assert view is not None and not screen.error and not screen.coverage_error
@@ -168,9 +164,7 @@ async def test_band_reads_in_light_and_dark_themes(tmp_path: Path) -> None:
     app, db, end = snapshot_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         with Store(db) as store:
-            screen = ForecastScreen(store=store, clock=lambda: end)
-            await app.push_screen(screen)
-            await wait_for(pilot, lambda: screen.computes >= 1, 20, "the forecast")
+            screen = await open_forecast(pilot, store, end, lambda s: s.computes >= 1)
             chart = screen.query_one("#fc-chart", PlotView)
             for theme in ("textual-dark", "textual-light"):
                 app.theme = theme
@@ -210,9 +204,7 @@ async def test_refreshes_as_rounds_arrive_and_stores_each_new_step(tmp_path: Pat
     app = QostuiApp(cfg, remember_theme=False)
     async with app.run_test(size=(80, 24)) as pilot:
         with Store(db) as store:
-            screen = ForecastScreen(store=store, clock=lambda: end)
-            await app.push_screen(screen)
-            await wait_for(pilot, lambda: screen.computes >= 1, 20, "the first forecast")
+            screen = await open_forecast(pilot, store, end, lambda s: s.computes >= 1, "the first forecast")
             assert screen.stored_total == 0 and store.forecasts() == []
             first_end = screen.view.result.data_end_ts  # type: ignore[union-attr]
             # a new 5-minute reading arrives (the pipeline would have stored it): forecast again, store it
@@ -271,12 +263,10 @@ def snapshot_app(tmp_path: Path) -> tuple[QostuiApp, Path, float]:
     return QostuiApp(cfg, remember_theme=False), db, max(r.ts for r in records)
 
 
-def open_forecast(db: Path, end: float):  # type: ignore[no-untyped-def]
+def forecast_run_before(db: Path, end: float):  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         store = Store(db)
-        screen = ForecastScreen(store=store, clock=lambda: end)
-        await pilot.app.push_screen(screen)
-        await wait_for(pilot, lambda: screen.computes >= 1 and screen.coverage_runs >= 1, 20, "the forecast")
+        await open_forecast(pilot, store, end, lambda s: s.computes >= 1 and s.coverage_runs >= 1)
         await pilot.pause()
 
     return run_before
@@ -284,9 +274,9 @@ def open_forecast(db: Path, end: float):  # type: ignore[no-untyped-def]
 
 def test_forecast_80x24(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     app, db, end = snapshot_app(tmp_path)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=open_forecast(db, end))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=forecast_run_before(db, end))
 
 
 def test_forecast_160x48(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     app, db, end = snapshot_app(tmp_path)
-    assert snap_compare(app, terminal_size=(160, 48), run_before=open_forecast(db, end))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=forecast_run_before(db, end))

@@ -12,10 +12,9 @@ import pytest
 from qostui.records import BandwidthSample
 from qostui.store import Store
 from qostui.ui.app import QostuiApp
-from qostui.ui.screens.forecast import ForecastScreen
 from qostui.ui.widgets.plot_view import PlotView
-from ui.forecast_fixtures import GEN_T0, STEP_S
-from ui.helpers import offline_config, wait_for
+from ui.forecast_fixtures import GEN_T0, STEP_S, open_forecast
+from ui.helpers import offline_config
 
 
 @pytest.mark.parametrize(("mbps", "steps"), [(0.0, 8), (42.0, 3)])
@@ -31,10 +30,7 @@ async def test_short_flat_history(tmp_path: Path, mbps: float, steps: int) -> No
     end = GEN_T0 + (steps - 1) * STEP_S
     async with app.run_test(size=(80, 24)) as pilot:
         with Store(db) as store:
-            screen = ForecastScreen(store=store, clock=lambda: end)
-            await app.push_screen(screen)
-            await wait_for(pilot, lambda: screen.view is not None or bool(screen.error), 20, "the forecast")
-            assert screen.view is not None, screen.error
+            screen = await open_forecast(pilot, store, end)
             await pilot.pause()
             text = screen.query_one("#fc-chart", PlotView).text
             assert "last 0 h" not in text

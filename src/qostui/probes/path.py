@@ -114,6 +114,35 @@ def kernel_stamp(anc: list) -> int:
     return 0
 
 
+SEND_FAILS = (*NO_ROUTE_ERRNOS, errno.EACCES, errno.EPERM, errno.EINVAL)  # the path cannot be probed
+
+
+def send_probe(
+    sock: socket.socket, send: Callable[[], object], trace: PathTrace,
+    retry: Callable[[OSError], bool] = lambda exc: False, fails: tuple[int, ...] = SEND_FAILS,
+) -> tuple[int, int] | None:
+    """Send one probe with `send()`, at most three attempts: a full buffer waits for `sock` to be
+    writable, an error `retry` accepts (e.g. it read a queued ICMP error) tries again, an errno in
+    `fails` records the reason in `trace.error` and gives up. Returns (real_ns, mono_ns) of the
+    attempt that went out, or None."""
+    for _attempt in range(3):
+        mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
+        try:
+            send()
+            return real_ns, mono_ns
+        except (BlockingIOError, InterruptedError):
+            select.select([], [sock], [], 0.05)
+        except OSError as exc:
+            if retry(exc):
+                continue
+            if exc.errno in fails:
+                if not trace.error:
+                    trace.error = f"cannot send to {trace.address}: {exc.strerror or exc}"
+                return None
+            raise
+    return None
+
+
 def quoted_transport(data: bytes, v6: bool, proto: int, packed_dst: bytes, fmt: str) -> tuple[int, tuple[int, ...]] | None:
     """An ICMP error as a raw socket reads it (IPv4 with its IP header): its type and the first
     fields (struct `fmt`) of the transport header it quotes, when that quotes a `proto` packet to
@@ -322,23 +351,10 @@ class _IcmpRun(TraceRun):
         # the kernel fills ICMPv6 and datagram-socket checksums
         pkt = echo_packet(fs.echo_request, engine._ident, seq, self.pad, with_checksum=fs.raw and not fs.v6)
         fs.sock.setsockopt(*self.ttl_opt, ttl)
-        for _attempt in range(3):
-            mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
-            try:
-                fs.sock.sendto(pkt, self.dest)
-                return seq, real_ns, mono_ns
-            except (BlockingIOError, InterruptedError):
-                select.select([], [fs.sock], [], 0.05)
-            except OSError as exc:
-                # a dgram socket reports a queued ICMP error on the next call: read it, send again
-                if not fs.raw and exc.errno in NO_ROUTE_ERRNOS and self.read_errqueue():
-                    continue
-                if exc.errno in (*NO_ROUTE_ERRNOS, errno.EACCES, errno.EPERM, errno.EINVAL):
-                    if not self.trace.error:
-                        self.trace.error = f"cannot send to {self.trace.address}: {exc.strerror or exc}"
-                    return None
-                raise
-        return None
+        # a dgram socket reports a queued ICMP error on the next call: read it, send again
+        sent = send_probe(fs.sock, lambda: fs.sock.sendto(pkt, self.dest), self.trace,
+                          retry=lambda exc: not fs.raw and exc.errno in NO_ROUTE_ERRNOS and bool(self.read_errqueue()))  # fmt: skip
+        return None if sent is None else (seq, *sent)
 
     def _quoted(self, data: bytes, start: int) -> int | None:
         """Sequence of our echo request quoted in an ICMP error starting at `start`, or None."""

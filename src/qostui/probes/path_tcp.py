@@ -26,7 +26,6 @@ from typing import Any
 
 from qostui.probes.common import sockaddr
 from qostui.probes.icmp import (
-    NO_ROUTE_ERRNOS,
     SO_TIMESTAMPNS,
     IcmpPermissionError,
     _FamilySocket,
@@ -41,6 +40,7 @@ from qostui.probes.path import (
     TraceRun,
     kernel_stamp,
     quoted_transport,
+    send_probe,
 )
 
 __all__ = ["TCP_PORT", "TcpPathEngine", "TcpPermissionError", "syn_segment"]
@@ -103,20 +103,8 @@ class _TcpRun(TraceRun):
         seq = engine._seq
         segment = syn_segment(self.src, self.packed, self.sport, TCP_PORT, seq)
         self.tcp.setsockopt(*self.ttl_opt, ttl)
-        for _attempt in range(3):
-            mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
-            try:
-                self.tcp.sendto(segment, self.dest)
-                return seq, real_ns, mono_ns
-            except (BlockingIOError, InterruptedError):
-                select.select([], [self.tcp], [], 0.05)
-            except OSError as exc:
-                if exc.errno in (*NO_ROUTE_ERRNOS, errno.EACCES, errno.EPERM, errno.EINVAL):
-                    if not self.trace.error:
-                        self.trace.error = f"cannot send to {self.trace.address}: {exc.strerror or exc}"
-                    return None
-                raise
-        return None
+        sent = send_probe(self.tcp, lambda: self.tcp.sendto(segment, self.dest), self.trace)
+        return None if sent is None else (seq, *sent)
 
     def receive(self) -> None:
         self._read_tcp()

@@ -38,6 +38,7 @@ from qostui.probes.path import (
     kernel_stamp,
     quoted_transport,
     read_errqueue,
+    send_probe,
 )
 
 __all__ = ["UDP_PORT", "UdpPathEngine"]
@@ -121,21 +122,19 @@ class _UdpRun(TraceRun):
         seq = engine._seq
         body = payload_for(seq, self.src, self.packed, self.sport, UDP_PORT, self.pad)
         udp.setsockopt(*self.ttl_opt, ttl)
-        for _attempt in range(3):
-            mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
-            try:
-                udp.send(body)
-                return seq, real_ns, mono_ns
-            except (BlockingIOError, InterruptedError):
-                select.select([], [udp], [], 0.05)
-            except OSError as exc:
-                if exc.errno in (*NO_ROUTE_ERRNOS, errno.ECONNREFUSED):
-                    self._read_errqueue()  # a queued error from an earlier probe: read it, send again
-                    continue
-                raise
-        if not self.trace.error:
-            self.trace.error = f"cannot send to {self.trace.address}"
-        return None
+
+        def queued_error(exc: OSError) -> bool:  # a queued error from an earlier probe: read it, send again
+            if exc.errno in (*NO_ROUTE_ERRNOS, errno.ECONNREFUSED):
+                self._read_errqueue()
+                return True
+            return False
+
+        sent = send_probe(udp, lambda: udp.send(body), self.trace, retry=queued_error, fails=())
+        if sent is None:
+            if not self.trace.error:
+                self.trace.error = f"cannot send to {self.trace.address}"
+            return None
+        return (seq, *sent)
 
     def receive(self) -> None:
         if self.raw is not None:
