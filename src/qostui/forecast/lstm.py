@@ -162,14 +162,10 @@ def residual_weights(model: Any) -> dict[str, np.ndarray]:
 
 
 def _loss(keras: Any, name: str, step_weights: np.ndarray | None = None) -> Any:
-    if step_weights is None:
-        if name == "huber":
-            return keras.losses.Huber(delta=1.0)
-        if name == "mae":
-            return keras.losses.MeanAbsoluteError()
-        return keras.losses.MeanSquaredError()
-    w = keras.ops.convert_to_tensor(np.asarray(step_weights, np.float32))
+    """The training loss (mae | huber | mse) with each step's error weighted (default: all 1);
+    `loss_value` is the same rule in numpy."""
     ops = keras.ops
+    w = ops.convert_to_tensor(np.asarray(step_weights if step_weights is not None else 1.0, np.float32))
 
     def weighted(y_true: Any, y_pred: Any) -> Any:
         err = ops.abs(y_true - y_pred)
