@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from lab.netlab import Lab, mean_rtt_ms, ping_avg_ms, qostui_rounds  # noqa: E402
+from lab.netlab import Lab, mean_rtt_ms, ping_rtts_ms, qostui_rounds  # noqa: E402
 
 
 def _floats(text: str) -> list[float]:
@@ -39,7 +39,8 @@ def bench_rtt(lab: Lab, delays_ms: list[float], rounds: int, count: int, spacing
     print("-" * len(header))
     ping_ms = {}
     for host in hosts:
-        ping_ms[host.address], _ = ping_avg_ms(host.address, count=10, interval_s=0.2)
+        replies_ms = ping_rtts_ms(host.address, count=10, interval_s=0.2)[0]
+        ping_ms[host.address] = statistics.fmean(replies_ms) if replies_ms else math.nan
     alone = {host.address: qostui_rounds(host.address, rounds=rounds, count=count, spacing_ms=spacing_ms)
              for host in hosts}
     together = qostui_rounds([h.address for h in hosts], rounds=rounds, count=count, spacing_ms=spacing_ms)

@@ -28,7 +28,7 @@ def test_record_five_seconds_on_loopback(db_path: Path) -> None:
             rounds = store.ping_rounds(target=target)
             assert len(rounds) >= 4
             assert all(r.state.value == "ok" and r.loss_pct == 0.0 and r.received == r.sent > 0 for r in rounds)
-            assert all(r.rtt_avg_ms is not None and 0 < r.rtt_avg_ms < 50 for r in rounds)
+            assert all(r.rtt_avg_ms is not None and 0 < r.rtt_avg_ms < 1000 for r in rounds)
     finally:
         store.close()
 

@@ -712,15 +712,16 @@ class RoutedChain:
         self.ns.clear()
 
 
-def ping_avg_ms(address: str, count: int = 10, interval_s: float = 0.2) -> tuple[float, float]:
-    """iputils ping: (rtt avg ms, loss %) from its summary lines."""
-    out = run("ping", "-n", "-c", str(count), "-i", f"{interval_s:g}", "-q", address,
+def ping_rtts_ms(address: str, count: int = 10, interval_s: float = 0.2) -> tuple[list[float], float]:
+    """iputils ping: (each reply's RTT in ms, loss %). Callers take the median or the minimum: a busy
+    machine only ever adds to a reply's time, so the mean of a few replies says more about the load."""
+    out = run("ping", "-n", "-c", str(count), "-i", f"{interval_s:g}", address,
               check=False, timeout_s=count * interval_s + 10)
-    rtt = re.search(r"= [\d.]+/([\d.]+)/[\d.]+/[\d.]+ ms", out)
+    rtts_ms = [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
     loss = re.search(r"([\d.]+)% packet loss", out)
-    if rtt is None or loss is None:
+    if loss is None:
         raise LabError(f"cannot parse ping output: {out!r}")
-    return float(rtt.group(1)), float(loss.group(1))
+    return rtts_ms, float(loss.group(1))
 
 
 def qostui_rounds(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_tool
-from lab.netlab import Lab, mean_rtt_ms, ping_avg_ms, qostui_rounds
+from lab.netlab import Lab, mean_rtt_ms, ping_rtts_ms, qostui_rounds
 from qostui.probes.netio import BandwidthMeter
 from qostui.records import BandwidthSample, ProbeState
 
@@ -30,13 +30,17 @@ def test_delay_50ms_matches_setting_and_iputils_ping(lab: Lab) -> None:
     host = lab.add_host("delay", delay_ms=50)
     rounds = qostui_rounds(host.address, rounds=3, count=10, spacing_ms=100)
     mean_ms, sent, received = mean_rtt_ms(rounds)
-    ping_ms, ping_loss_pct = ping_avg_ms(host.address, count=10, interval_s=0.2)
-    print(f"delay 50 ms: qostui mean {mean_ms:.3f} ms over {received} probes, iputils ping avg {ping_ms:.3f} ms")
+    median_ms = statistics.median(x for batch in rounds for x in batch[0].rtts_ms if x is not None)
+    ping_replies_ms, ping_loss_pct = ping_rtts_ms(host.address, count=10, interval_s=0.2)
+    ping_ms = statistics.median(ping_replies_ms)
+    print(f"delay 50 ms: qostui mean {mean_ms:.3f} ms, median {median_ms:.3f} ms over {received} probes, "
+          f"iputils ping median {ping_ms:.3f} ms")
     assert (sent, received) == (30, 30)
     assert all(batch[0].state is ProbeState.OK for batch in rounds)
     assert ping_loss_pct == 0.0
-    assert abs(mean_ms - 50.0) <= 1.0, f"qostui mean RTT {mean_ms:.3f} ms, set 50 ms"
-    assert abs(mean_ms - ping_ms) <= 1.0, f"qostui {mean_ms:.3f} ms vs ping {ping_ms:.3f} ms"
+    # Medians: one late wake-up on a busy machine moves a mean of 30 by a millisecond, not a median.
+    assert abs(median_ms - 50.0) <= 1.0, f"qostui median RTT {median_ms:.3f} ms, set 50 ms"
+    assert abs(median_ms - ping_ms) <= 1.0, f"qostui {median_ms:.3f} ms vs ping {ping_ms:.3f} ms"
     # The round's own average agrees with the per-probe RTTs it carries.
     for batch in rounds:
         r = batch[0]
@@ -56,7 +60,8 @@ def test_jitter_is_measured(lab: Lab) -> None:
     assert max(rtts) - min(rtts) > 8  # spread actually shows
     jitters = [batch[0].jitter_ms for batch in rounds]
     assert all(j is not None for j in jitters)
-    assert 3.5 < statistics.fmean(j for j in jitters if j is not None) < 10.5
+    # Late wake-ups only add jitter, so the floor is firm and the ceiling is on the median round.
+    assert 3.5 < statistics.median(j for j in jitters if j is not None) < 10.5
 
 
 def test_loss_20pct_over_400_probes(lab: Lab) -> None:

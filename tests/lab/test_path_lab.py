@@ -49,7 +49,7 @@ def test_one_round_finds_exactly_the_four_hops(chain, family: int) -> None:
     assert [h.hop_address for h in hops] == chain.hop_addresses(family)
     assert hops[-1].reached and not any(h.reached for h in hops[:-1])
     assert all(h.received == 1 and h.rtt_avg_ms is not None for h in hops)
-    assert took_s < 3.0
+    assert took_s < 2.0 + 10.0  # ends by itself: the 2 s timeout, plus room for a busy machine
 
 
 @pytest.mark.parametrize("family", [4, 6])
