@@ -83,8 +83,8 @@ def test_route_change_raises_one_route_event(victoria: VictoriaMetrics, tmp_path
     assert [h.hop_address for h in first] == old and [h.hop_address for h in last] == new
     assert last[-1].reached and all(h.sent == 5 for h in last)
 
-    assert victoria.wait_for_count(f'qos_event_severity{{host="{host_tag}",kind="route"}}', 1, timeout_s=15) == 1
-    assert victoria.wait_for_count(f'qos_path_hop_loss_pct{{host="{host_tag}"}}', len(hops), timeout_s=15) == len(hops)
+    assert victoria.wait_for_count(f'qos_event_severity{{host="{host_tag}",kind="route"}}', 1) == 1
+    assert victoria.wait_for_count(f'qos_path_hop_loss_pct{{host="{host_tag}"}}', len(hops)) == len(hops)
     series = victoria.samples(f'qos_path_hop_rtt_avg_ms{{host="{host_tag}",hop="2"}}')
     addresses = {dict(labels)["address"] for (_name, labels) in series}
     assert addresses == {old[1], new[1]}
