@@ -66,7 +66,7 @@ def test_jitter_is_measured(lab: Lab) -> None:
 
 def test_loss_20pct_over_400_probes(lab: Lab) -> None:
     host = lab.add_host("loss", loss_pct=20)
-    rounds = qostui_rounds(host.address, rounds=2, count=200, spacing_ms=10, timeout_ms=500)
+    rounds = qostui_rounds(host.address, rounds=2, count=200, spacing_ms=10, timeout_ms=1000)
     _, sent, received = mean_rtt_ms(rounds)
     assert sent == 400
     loss_pct = 100 * (sent - received) / sent
@@ -84,13 +84,13 @@ def test_loss_20pct_over_400_probes(lab: Lab) -> None:
 def test_loss_can_change_at_run_time(lab: Lab) -> None:
     """What the alert tests rely on: a host switched from 0% to 100% loss and back."""
     host = lab.add_host("switch", loss_pct=0)
-    (before,) = qostui_rounds(host.address, rounds=1, count=20, spacing_ms=5, timeout_ms=300)
+    (before,) = qostui_rounds(host.address, rounds=1, count=20, spacing_ms=5, timeout_ms=1000)
     host.set_loss(100)
-    (during,) = qostui_rounds(host.address, rounds=1, count=20, spacing_ms=5, timeout_ms=300)
+    (during,) = qostui_rounds(host.address, rounds=1, count=20, spacing_ms=5, timeout_ms=1000)
     host.set_loss(30)
     rule = host.exec("nft", "list", "chain", "inet", "qostui_lab", "input")
     host.set_loss(0)
-    (after,) = qostui_rounds(host.address, rounds=1, count=20, spacing_ms=5, timeout_ms=300)
+    (after,) = qostui_rounds(host.address, rounds=1, count=20, spacing_ms=5, timeout_ms=1000)
     assert before[0].loss_pct == 0.0
     assert during[0].loss_pct == 100.0 and during[0].state is ProbeState.OK
     assert "mod 100 < 30" in rule and rule.count("drop") == 1
