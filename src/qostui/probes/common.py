@@ -74,6 +74,11 @@ def raise_fd_limit(needed: int) -> None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
+def address_text(addr: tuple) -> str:
+    """The IP of a sockaddr as text, without an IPv6 scope (fe80::1%eth0 -> fe80::1)."""
+    return str(addr[0]).split("%", 1)[0]
+
+
 @functools.lru_cache(maxsize=65536)
 def sockaddr(family: int, address: str, port: int) -> tuple[tuple, bytes]:
     """(sockaddr for sendto/connect, packed address) of an IP literal; keeps an IPv6 scope (fe80::1%eth0).
@@ -82,7 +87,7 @@ def sockaddr(family: int, address: str, port: int) -> tuple[tuple, bytes]:
     """
     info = socket.getaddrinfo(address, port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
     addr = info[0][4]
-    return addr, socket.inet_pton(family, str(addr[0]).split("%", 1)[0])
+    return addr, socket.inet_pton(family, address_text(addr))
 
 
 def split_valid(jobs, outcomes: list[Outcome], port_of=lambda job: 0) -> tuple[list[int], list[tuple], list[bytes]]:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qostui.probes.common import sockaddr
+from qostui.probes.common import address_text, sockaddr
 from qostui.probes.icmp import (
     _ECHO_HDR,
     _TIMESPEC,
@@ -186,14 +186,25 @@ def read_errqueue(sock: socket.socket) -> tuple[int, list[tuple[bytes, int, str,
             out.append((data, ee[2], offender, kernel_stamp(anc)))
 
 
+def drop_waiting(sock: socket.socket) -> None:
+    """Drop replies left over from an earlier trace, until the socket has none (or reports an error)."""
+    for _ in range(100_000):  # bounded: a flood cannot hold the trace here
+        try:
+            sock.recv(65536)
+        except OSError:
+            return
+
+
 class TraceRun:
-    """The loop of one trace, shared by every path mode (ICMP echo below, UDP in path_udp.py).
+    """The loop of one trace, shared by every path mode (ICMP echo below, UDP in path_udp.py, TCP-SYN
+    in path_tcp.py).
 
     Passes of one probe per TTL 1..limit start `gap_ms` apart and overlap; each probe has its own
     timeout; the smallest TTL the target answered is the destination hop and later passes stop
     there. A mode subclass supplies only its sockets and packets: `fds`, `send`, `receive`,
     `poll_error` and `close`, and reports each reply with `answered(key, ...)`, key being what
-    `send` returned to identify the probe.
+    `send` returned to identify the probe. The family's TTL option and time-exceeded type, the packed
+    target (`packed`) and `from_target()` are set here for all of them.
     """
 
     def __init__(self, trace: PathTrace, *, passes: int, gap_ms: float, timeout_ms: float,
@@ -208,6 +219,11 @@ class TraceRun:
         self.expiry: deque[tuple[int, int, _Probe]] = deque()
         self.outstanding = [0] * passes  # probes of each pass not yet answered or expired
         self.done_passes = 0
+        # what every mode needs of the family and the target
+        self.v6 = v6 = trace.family == socket.AF_INET6
+        self.ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if v6 else (socket.IPPROTO_IP, socket.IP_TTL)
+        self.time_exceeded = V6_TIME_EXCEEDED if v6 else V4_TIME_EXCEEDED
+        self.packed = sockaddr(trace.family, trace.address, 0)[1]  # the target, as replies quote it
 
     # --- the mode's parts ------------------------------------------------------------------------
     def fds(self) -> list[tuple[int, int]]:
@@ -228,6 +244,14 @@ class TraceRun:
 
     def close(self) -> None:
         """After the trace (also on an exception)."""
+
+    # --- for the modes' reply parsing -------------------------------------------------------------
+    def from_target(self, source: str) -> bool:
+        """A reply's source address (text) is the traced target itself."""
+        try:
+            return socket.inet_pton(self.trace.family, source) == self.packed
+        except OSError:
+            return False
 
     # --- the shared loop -------------------------------------------------------------------------
     def finish(self, probe: _Probe) -> None:
@@ -328,10 +352,7 @@ class _IcmpRun(TraceRun):
         super().__init__(trace, **loop)
         self.engine = engine
         self.fs = fs
-        self.dest, self.packed = sockaddr(trace.family, trace.address, 0)
-        self.v6 = fs.v6
-        self.ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if fs.v6 else (socket.IPPROTO_IP, socket.IP_TTL)
-        self.time_exceeded = V6_TIME_EXCEEDED if fs.v6 else V4_TIME_EXCEEDED
+        self.dest = sockaddr(trace.family, trace.address, 0)[0]
         # at least the compensation word and the marker
         self.pad = bytes((0x40 + x) & 0xFF for x in range(max(0, payload_bytes - 2 - len(_MAGIC))))
         engine._drain(fs)
@@ -392,17 +413,14 @@ class _IcmpRun(TraceRun):
             if len(data) < off + 8:
                 continue
             icmp_type = data[off]
-            src = str(addr[0]).split("%", 1)[0] if addr else ""
+            src = address_text(addr) if addr else ""
             if icmp_type == fs.echo_reply:
                 _t, _c, _ck, ident, seq = _ECHO_HDR.unpack_from(data, off)
                 if fs.raw and ident != self.engine._ident:
                     continue
                 if data[off + 10 : off + 10 + len(_MAGIC)] != _MAGIC:
                     continue
-                try:
-                    if socket.inet_pton(self.trace.family, src) != self.packed:
-                        continue
-                except OSError:
+                if not self.from_target(src):
                     continue
                 self.answered(seq, src, kts, mono, True)
             elif fs.raw and icmp_type in (self.time_exceeded, fs.unreach):

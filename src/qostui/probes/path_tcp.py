@@ -24,7 +24,7 @@ import struct
 import time
 from typing import Any
 
-from qostui.probes.common import sockaddr
+from qostui.probes.common import address_text, sockaddr
 from qostui.probes.icmp import (
     SO_TIMESTAMPNS,
     IcmpPermissionError,
@@ -38,6 +38,7 @@ from qostui.probes.path import (
     PathTrace,
     TraceEngine,
     TraceRun,
+    drop_waiting,
     kernel_stamp,
     quoted_transport,
     send_probe,
@@ -46,7 +47,6 @@ from qostui.probes.path import (
 __all__ = ["TCP_PORT", "TcpPathEngine", "TcpPermissionError", "syn_segment"]
 
 TCP_PORT = 80  # where the SYNs go (like tcptraceroute's default): the port most networks let through
-_IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
 _SYN, _RST, _ACK = 0x02, 0x04, 0x10
 TCP_HELP = ("TCP-SYN path probing needs raw sockets: run as root, or give Python the raw-socket capability: "
             "sudo setcap cap_net_raw+ep $(readlink -f $(which python3)); or use path.protocol = \"icmp\" or \"udp\"")
@@ -80,19 +80,12 @@ class _TcpRun(TraceRun):
         del payload_bytes  # a SYN carries no payload
         self.engine, self.icmp, self.tcp, self.sport = engine, icmp, tcp, sport
         family = trace.family
-        self.v6 = v6 = family == socket.AF_INET6
-        self.dest, self.packed = sockaddr(family, trace.address, 0)
+        self.dest = sockaddr(family, trace.address, 0)[0]
         with socket.socket(family, socket.SOCK_DGRAM) as probe:  # which source address the route uses
             probe.connect(sockaddr(family, trace.address, TCP_PORT)[0])
-            self.src = socket.inet_pton(family, str(probe.getsockname()[0]).split("%", 1)[0])
-        self.ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if v6 else (socket.IPPROTO_IP, socket.IP_TTL)
-        self.time_exceeded = V6_TIME_EXCEEDED if v6 else V4_TIME_EXCEEDED
-        for sock in (icmp.sock, tcp):  # stale replies of an earlier trace
-            while True:
-                try:
-                    sock.recv(65536)
-                except OSError:
-                    break
+            self.src = socket.inet_pton(family, address_text(probe.getsockname()))
+        drop_waiting(icmp.sock)
+        drop_waiting(tcp)
 
     def fds(self) -> list[tuple[int, int]]:
         return [(self.tcp.fileno(), select.POLLIN), (self.icmp.sock.fileno(), select.POLLIN)]
@@ -117,14 +110,9 @@ class _TcpRun(TraceRun):
             except (BlockingIOError, InterruptedError, OSError):
                 return
             mono = time.monotonic_ns()
-            src = str(addr[0]).split("%", 1)[0]
+            src = address_text(addr)
             off = 0 if self.v6 else (data[0] & 0x0F) * 4 if data else 0
-            if len(data) < off + 14:
-                continue
-            try:
-                if socket.inet_pton(self.trace.family, src) != self.packed:
-                    continue
-            except OSError:
+            if len(data) < off + 14 or not self.from_target(src):
                 continue
             sport, dport, _seq, ack, _off, flags = struct.unpack_from("!HHIIBB", data, off)
             if sport != TCP_PORT or dport != self.sport or not flags & _ACK or not flags & (_SYN | _RST):
@@ -148,7 +136,7 @@ class _TcpRun(TraceRun):
                 continue
             if qs != self.sport or qd != TCP_PORT:
                 continue
-            self.answered(qseq, str(addr[0]).split("%", 1)[0], kernel_stamp(anc), mono, reached)
+            self.answered(qseq, address_text(addr), kernel_stamp(anc), mono, reached)
 
 
 class TcpPathEngine(TraceEngine):

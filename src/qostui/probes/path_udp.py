@@ -19,7 +19,7 @@ import struct
 import time
 from typing import Any
 
-from qostui.probes.common import sockaddr
+from qostui.probes.common import address_text, sockaddr
 from qostui.probes.icmp import (
     IP_RECVERR,
     IPV6_RECVERR,
@@ -35,6 +35,7 @@ from qostui.probes.path import (
     PathTrace,
     TraceEngine,
     TraceRun,
+    drop_waiting,
     kernel_stamp,
     quoted_transport,
     read_errqueue,
@@ -44,7 +45,6 @@ from qostui.probes.path import (
 __all__ = ["UDP_PORT", "UdpPathEngine"]
 
 UDP_PORT = 33434
-_IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
 _MAGIC = b"QPTU"
 
 
@@ -79,8 +79,8 @@ class _UdpRun(TraceRun):
         self.engine = engine
         self.raw = raw
         family = trace.family
-        self.v6 = v6 = family == socket.AF_INET6
-        dest, self.packed = sockaddr(family, trace.address, UDP_PORT)
+        v6 = self.v6
+        dest = sockaddr(family, trace.address, UDP_PORT)[0]
         self.udp = udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
             udp.setblocking(False)
@@ -94,18 +94,12 @@ class _UdpRun(TraceRun):
         except BaseException:
             udp.close()
             raise
-        self.src = socket.inet_pton(family, str(local[0]).split("%", 1)[0])
+        self.src = socket.inet_pton(family, address_text(local))
         self.sport = int(local[1])
-        self.ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if v6 else (socket.IPPROTO_IP, socket.IP_TTL)
-        self.time_exceeded = V6_TIME_EXCEEDED if v6 else V4_TIME_EXCEEDED
         self.unreach_type = 1 if v6 else 3
         self.pad = bytes((0x40 + x) & 0xFF for x in range(max(0, payload_bytes - 4 - len(_MAGIC))))
         if raw is not None:
-            while True:  # stale replies of an earlier trace
-                try:
-                    raw.sock.recv(65536)
-                except OSError:
-                    break
+            drop_waiting(raw.sock)
 
     def fds(self) -> list[tuple[int, int]]:
         out = [(self.udp.fileno(), select.POLLIN | select.POLLERR)]
@@ -166,7 +160,7 @@ class _UdpRun(TraceRun):
                 continue
             if qs != self.sport or qd != UDP_PORT:
                 continue
-            self.answered(qck, str(addr[0]).split("%", 1)[0], kernel_stamp(anc), mono, reached)
+            self.answered(qck, address_text(addr), kernel_stamp(anc), mono, reached)
 
     def _read_errqueue(self) -> None:
         _count, entries = read_errqueue(self.udp)
