@@ -42,11 +42,12 @@ def rich_color(color: str | int) -> str:
     return RICH_COLOR.get(color, color)
 
 
-def loss_color(loss_pct: float) -> str:
-    for limit, color in LOSS_COLORS:
-        if loss_pct <= limit:
-            return color
-    return LOSS_COLORS[-1][1]
+def loss_band(loss_pct: float) -> tuple[float, int]:
+    """The (loss up to this %, colour) entry of LOSS_COLORS that a round's loss falls in."""
+    for band in LOSS_COLORS:
+        if loss_pct <= band[0]:
+            return band
+    return LOSS_COLORS[-1]
 
 
 # --- the clock ---------------------------------------------------------------------------------

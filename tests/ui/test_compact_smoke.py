@@ -19,7 +19,7 @@ from rich.color import Color as RichColor
 from textual.color import Color
 from textual.pilot import Pilot
 
-from qostui.charts import SMOKE_SHADES, loss_color
+from qostui.charts import SMOKE_SHADES, loss_band
 from qostui.ui.app import QostuiApp
 from qostui.ui.screens.detail import DetailScreen
 from qostui.ui.widgets.chart import ChartView
@@ -104,7 +104,7 @@ async def test_smoke_reads_in_light_and_dark_themes() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await feed_smoke()(pilot)
         chart = app.screen.query_one(ChartView)
-        outer, inner, median = _xterm(SMOKE_SHADES[0]), _xterm(SMOKE_SHADES[1]), _xterm(loss_color(0.0))
+        outer, inner, median = _xterm(SMOKE_SHADES[0]), _xterm(SMOKE_SHADES[1]), _xterm(loss_band(0.0)[1])
         backgrounds = set()
         for theme in ("textual-dark", "textual-light"):
             app.theme = theme

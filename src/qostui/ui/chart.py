@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from qostui.charts import LOSS_COLORS, PLOT_LOCK, SMOKE_SHADES, Line, loss_color, render
+from qostui.charts import PLOT_LOCK, SMOKE_SHADES, Line, loss_band, render
 from qostui.records import BandwidthSample, PingRound, ProbeState
 
 __all__ = ["PLOT_LOCK", "Line", "render"]  # the chart layer's, re-exported for the monitor's callers
@@ -265,15 +265,15 @@ def smoke_lines(s: SmokeSeries, scale: str) -> list[Line]:
         lines.append(Line(s.ts, hi, "smoke" if k == 0 else "", shade, fill_to=lo))
     # the median: one line per loss colour, None elsewhere (a gap); a run also takes the point
     # before it, so the median reads as one line changing colour
-    colors = [loss_color(p) for p in s.loss_pct]
-    for color in dict.fromkeys(colors):
+    bands = [loss_band(p) for p in s.loss_pct]
+    for band in dict.fromkeys(bands):
         ys: list[float | None] = [None] * len(s.ts)
-        for i, c in enumerate(colors):
-            if c == color:
+        for i, b in enumerate(bands):
+            if b == band:
                 ys[i] = s.median_ms[i]
-                if i and colors[i - 1] != color:
+                if i and bands[i - 1] != band:
                     ys[i - 1] = s.median_ms[i - 1]
-        limit = next(lim for lim, c in LOSS_COLORS if c == color)
+        limit, color = band
         lines.append(Line(s.ts, ys, "median" if limit == 0 else f"median, loss <= {limit:g}%", color))
     return lines
 
