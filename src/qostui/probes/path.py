@@ -48,6 +48,8 @@ from qostui.probes.icmp import (
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
     SO_TIMESTAMPNS,
+    V4_UNREACH,
+    V6_UNREACH,
     _FamilySocket,
     checksum,
 )
@@ -223,6 +225,7 @@ class TraceRun:
         self.v6 = v6 = trace.family == socket.AF_INET6
         self.ttl_opt = (socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS) if v6 else (socket.IPPROTO_IP, socket.IP_TTL)
         self.time_exceeded = V6_TIME_EXCEEDED if v6 else V4_TIME_EXCEEDED
+        self.unreach = V6_UNREACH if v6 else V4_UNREACH
         self.packed = sockaddr(trace.family, trace.address, 0)[1]  # the target, as replies quote it
 
     # --- the mode's parts ------------------------------------------------------------------------
@@ -252,6 +255,27 @@ class TraceRun:
             return socket.inet_pton(self.trace.family, source) == self.packed
         except OSError:
             return False
+
+    def read_quoted_errors(self, sock: socket.socket, proto: int, fmt: str, sport: int, dport: int) -> None:
+        """Read a raw ICMP socket's time-exceeded and unreachable messages that quote one of our UDP or
+        TCP probes (`fmt`: the quoted header from its ports to the probe's key, the last field) and
+        answer them. An unreachable (port closed, administratively prohibited) ends the path there."""
+        while True:
+            try:
+                data, anc, _f, addr = sock.recvmsg(4096, _ANC_SPACE)
+            except OSError:  # nothing waiting (BlockingIOError), or an error: read again next time
+                return
+            mono = time.monotonic_ns()
+            quote = quoted_transport(data, self.v6, proto, self.packed, fmt)
+            if quote is None:
+                continue
+            icmp_type, fields = quote
+            reached = icmp_type == self.unreach
+            if icmp_type != self.time_exceeded and not reached:
+                continue
+            if fields[0] != sport or fields[1] != dport:
+                continue
+            self.answered(fields[-1], address_text(addr), kernel_stamp(anc), mono, reached)
 
     # --- the shared loop -------------------------------------------------------------------------
     def finish(self, probe: _Probe) -> None:

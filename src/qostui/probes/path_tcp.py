@@ -40,7 +40,6 @@ from qostui.probes.path import (
     TraceRun,
     drop_waiting,
     kernel_stamp,
-    quoted_transport,
     send_probe,
 )
 
@@ -101,7 +100,7 @@ class _TcpRun(TraceRun):
 
     def receive(self) -> None:
         self._read_tcp()
-        self._read_icmp()
+        self.read_quoted_errors(self.icmp.sock, socket.IPPROTO_TCP, "!HHI", self.sport, TCP_PORT)  # ports, seq
 
     def _read_tcp(self) -> None:
         while True:
@@ -118,25 +117,6 @@ class _TcpRun(TraceRun):
             if sport != TCP_PORT or dport != self.sport or not flags & _ACK or not flags & (_SYN | _RST):
                 continue
             self.answered((ack - 1) & 0xFFFFFFFF, src, kernel_stamp(anc), mono, True)
-
-    def _read_icmp(self) -> None:
-        v6, packed = self.v6, self.packed
-        while True:
-            try:
-                data, anc, _f, addr = self.icmp.sock.recvmsg(4096, _ANC_SPACE)
-            except (BlockingIOError, InterruptedError, OSError):
-                return
-            mono = time.monotonic_ns()
-            quote = quoted_transport(data, v6, socket.IPPROTO_TCP, packed, "!HHI")
-            if quote is None:
-                continue
-            icmp_type, (qs, qd, qseq) = quote
-            reached = icmp_type == self.icmp.unreach  # e.g. administratively prohibited: the path ends there
-            if icmp_type != self.time_exceeded and not reached:
-                continue
-            if qs != self.sport or qd != TCP_PORT:
-                continue
-            self.answered(qseq, address_text(addr), kernel_stamp(anc), mono, reached)
 
 
 class TcpPathEngine(TraceEngine):

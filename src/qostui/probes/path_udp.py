@@ -29,15 +29,12 @@ from qostui.probes.icmp import (
     checksum,
 )
 from qostui.probes.path import (
-    _ANC_SPACE,
     V4_TIME_EXCEEDED,
     V6_TIME_EXCEEDED,
     PathTrace,
     TraceEngine,
     TraceRun,
     drop_waiting,
-    kernel_stamp,
-    quoted_transport,
     read_errqueue,
     send_probe,
 )
@@ -96,7 +93,6 @@ class _UdpRun(TraceRun):
             raise
         self.src = socket.inet_pton(family, address_text(local))
         self.sport = int(local[1])
-        self.unreach_type = 1 if v6 else 3
         self.pad = bytes((0x40 + x) & 0xFF for x in range(max(0, payload_bytes - 4 - len(_MAGIC))))
         if raw is not None:
             drop_waiting(raw.sock)
@@ -131,8 +127,8 @@ class _UdpRun(TraceRun):
         return (seq, *sent)
 
     def receive(self) -> None:
-        if self.raw is not None:
-            self._read_raw()
+        if self.raw is not None:  # ports, length, checksum (the probe's key)
+            self.read_quoted_errors(self.raw.sock, socket.IPPROTO_UDP, "!HHHH", self.sport, UDP_PORT)
         while True:  # nothing is expected on the normal queue; a pending error shows here
             try:
                 self.udp.recv(4096)
@@ -141,26 +137,6 @@ class _UdpRun(TraceRun):
             except OSError:
                 self._read_errqueue()
         self._read_errqueue()
-
-    def _read_raw(self) -> None:
-        assert self.raw is not None
-        v6, packed = self.v6, self.packed
-        while True:
-            try:
-                data, anc, _f, addr = self.raw.sock.recvmsg(4096, _ANC_SPACE)
-            except (BlockingIOError, InterruptedError, OSError):
-                return
-            mono = time.monotonic_ns()
-            quote = quoted_transport(data, v6, socket.IPPROTO_UDP, packed, "!HHHH")
-            if quote is None:
-                continue
-            icmp_type, (qs, qd, _len, qck) = quote
-            reached = icmp_type == self.unreach_type  # port unreachable, or another: the path ends there
-            if icmp_type != self.time_exceeded and not reached:
-                continue
-            if qs != self.sport or qd != UDP_PORT:
-                continue
-            self.answered(qck, address_text(addr), kernel_stamp(anc), mono, reached)
 
     def _read_errqueue(self) -> None:
         _count, entries = read_errqueue(self.udp)
@@ -171,7 +147,7 @@ class _UdpRun(TraceRun):
             seq = struct.unpack_from("!H", data)[0]
             if ee_type == self.time_exceeded:
                 self.answered(seq, offender, kts, mono, False)
-            elif ee_type == self.unreach_type:
+            elif ee_type == self.unreach:
                 self.answered(seq, offender, kts, mono, True)
 
 
