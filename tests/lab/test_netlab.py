@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import time
 
 import pytest
 
-from conftest import need_root, need_tool
+from conftest import PATIENCE_S, need_root, need_tool
 from lab.echo_responder import checksum, make_reply
 from lab.netlab import LAB_NET, Lab, _global_lock, _root_lab_ifaces, lab_namespaces, ping_rtts_ms, run
 
@@ -108,6 +109,11 @@ def test_stale_namespace_of_a_dead_process_is_removed() -> None:
         run("ip", "link", "add", f"qlab{index}", "type", "veth", "peer", "name", f"qlab{index}p", "netns", stale_ns)
     sleeper = subprocess.Popen(["ip", "netns", "exec", stale_ns, "sleep", "30"])
     try:
+        # `ip netns exec` joins the namespace after it starts: only then is there a process to clear
+        deadline = time.monotonic() + PATIENCE_S
+        while str(sleeper.pid) not in run("ip", "netns", "pids", stale_ns).split():
+            assert sleeper.poll() is None and time.monotonic() < deadline, "the sleeper never joined the namespace"
+            time.sleep(0.05)
         assert stale_ns in lab_namespaces()
         with Lab():
             assert stale_ns not in lab_namespaces()
